@@ -1,0 +1,3 @@
+module github.com/tabshard/tabshard
+
+go 1.26.8

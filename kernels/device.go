@@ -1,0 +1,99 @@
+// Package kernels defines the compute Device a LLaMA block runs on. The CPU
+// device (kernels/cpu) is the reference; the WebGPU device (kernels/webgpu)
+// runs in browser tabs and natively on Vulkan. Both pass the same conformance
+// suite (kernels/conformance).
+//
+// Conventions shared by every op:
+//   - Activations are f32 and row-major: a batch of `rows` positions, each a
+//     vector of some width. Ops take the sizes they need as arguments and fail
+//     when a buffer is too small.
+//   - A Matrix is a weight tensor of Rows() output features, each a row of
+//     Cols() weights in a quant format (GGUF/ggml layout: one row is
+//     contiguous). MatMul computes dst[r][o] = Σ_i W[o][i]·x[r][i].
+//   - Ops may run asynchronously; Read is the fence. An error from queued work
+//     may surface at the next op or at Read.
+package kernels
+
+import "github.com/tabshard/tabshard/quant"
+
+// Buffer is device memory holding f32 values.
+type Buffer interface {
+	Len() int // number of f32 values
+	Release()
+}
+
+// Matrix is a weight tensor resident on the device.
+type Matrix interface {
+	Rows() int
+	Cols() int
+	Type() quant.Type
+	Release()
+}
+
+// KVConfig sizes a key/value cache for the layers of one stage.
+type KVConfig struct {
+	Layers  int        // layers held by the stage
+	Slots   int        // sequences (sessions) held at once
+	Context int        // positions per slot
+	KVHeads int        // key/value heads
+	HeadDim int        // width of one head
+	Type    quant.Type // storage: F32, F16, Q8_0 or Q4_0 (blocks along HeadDim)
+}
+
+// KVCache holds keys and values for every (layer, slot, position).
+type KVCache interface {
+	Config() KVConfig
+	Bytes() int64 // device memory it holds
+	Release()
+}
+
+// Seq places one row of a batch: its KV-cache slot and its position in that
+// sequence. Rows of one slot inside a batch appear in increasing position.
+type Seq struct {
+	Slot int32
+	Pos  int32
+}
+
+// Device is everything the LLaMA forward pass needs from a compute backend.
+type Device interface {
+	// Name describes the device (backend, adapter) for logs and capabilities.
+	Name() string
+
+	NewBuffer(n int) (Buffer, error)
+	// Write copies src into the start of dst.
+	Write(dst Buffer, src []float32) error
+	// Read waits for queued work and copies the first len(dst) values of src.
+	Read(src Buffer, dst []float32) error
+	// UploadMatrix places rows×cols weights of type t (GGUF bytes) on the device.
+	UploadMatrix(t quant.Type, rows, cols int, data []byte) (Matrix, error)
+	NewKVCache(cfg KVConfig) (KVCache, error)
+
+	// Embed: dst[r] = row ids[r] of table, as f32.
+	Embed(dst Buffer, table Matrix, ids []int32) error
+	// RMSNorm: dst[r] = x[r] / sqrt(mean(x[r]²) + eps) ⊙ weight, where weight
+	// is a 1×width matrix and width = weight.Cols().
+	RMSNorm(dst, x Buffer, weight Matrix, rows int, eps float32) error
+	// MatMul: dst[r][o] = Σ_i w[o][i]·x[r][i] for r < rows.
+	MatMul(dst Buffer, w Matrix, x Buffer, rows int) error
+	// RoPE rotates, in place, each row of x (heads×headDim values) by its
+	// position seq[r].Pos, rotating adjacent pairs (2i, 2i+1) by
+	// pos·theta^(-2i/headDim) (llama.cpp's "normal" mode, GGUF row order).
+	RoPE(x Buffer, heads, headDim int, seq []Seq, theta float32) error
+	// Attention stores k[r] and v[r] (KVHeads×HeadDim each) in cache layer at
+	// (seq[r].Slot, seq[r].Pos), then writes to dst[r] (heads×HeadDim) causal
+	// softmax(q·Kᵀ/√HeadDim)·V over positions 0..seq[r].Pos of that slot.
+	// Query head h reads KV head h / (heads/KVHeads).
+	Attention(dst, q, k, v Buffer, cache KVCache, layer, heads int, seq []Seq) error
+	// SiLUMul: dst[i] = silu(gate[i])·up[i] for i < n.
+	SiLUMul(dst, gate, up Buffer, n int) error
+	// Add: dst[i] = a[i] + b[i] for i < n (dst may alias a or b).
+	Add(dst, a, b Buffer, n int) error
+	// CopyRows: dst[j] = src[rows[j]], rows of cols values.
+	CopyRows(dst, src Buffer, cols int, rows []int32) error
+	// TopK returns, for each of rows rows of cols logits, the k largest values
+	// and their column ids, largest first (ties: lower id first).
+	TopK(logits Buffer, rows, cols, k int) (ids []int32, vals []float32, err error)
+
+	// Close releases the device; nothing may be used after it.
+	Close() error
+}
