@@ -1,0 +1,43 @@
+package loader
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Open opens a model from a path: a .gguf file; a .safetensors file; a
+// model.safetensors.index.json; or a directory holding config.json with
+// safetensors weights. The format of a single file is decided by its first
+// bytes, not its name. Close the Model to release the files.
+func Open(path string) (*Model, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
+	}
+	if st.IsDir() {
+		return openSafetensorsDir(path)
+	}
+	if strings.EqualFold(filepath.Ext(path), ".json") {
+		return openSafetensorsIndex(path, nil)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
+	}
+	var magic [4]byte
+	if _, err := f.ReadAt(magic[:], 0); err == nil && string(magic[:]) == ggufMagic {
+		m, err := OpenGGUF(f, st.Size())
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		m.Files = []string{path}
+		m.closers = []io.Closer{f}
+		return m, nil
+	}
+	f.Close()
+	return openSafetensorsFile(path)
+}
