@@ -370,4 +370,3 @@ func (m *Metadata) Int32s(key string) ([]int32, error) {
 	}
 	return out, nil
 }
-
