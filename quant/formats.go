@@ -1,0 +1,92 @@
+package quant
+
+import (
+	"fmt"
+	"math"
+)
+
+// Supported reports whether this package can dequantize, quantize and take
+// dot products of rows of type t.
+func Supported(t Type) bool {
+	switch t {
+	case F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K:
+		return true
+	}
+	return false
+}
+
+// errUnsupported names the type so a caller's log says what to convert.
+func errUnsupported(op string, t Type) error {
+	if !t.Known() {
+		return fmt.Errorf("quant: %s: unknown type id %d", op, uint32(t))
+	}
+	return fmt.Errorf("quant: %s: format %s is not supported", op, t)
+}
+
+// CheckRow validates that row holds exactly n weights of type t and that t is
+// supported, so the unchecked DotRow/DequantizeRow may then be used with it.
+func CheckRow(t Type, row []byte, n int) error {
+	if !Supported(t) {
+		return errUnsupported("row", t)
+	}
+	want, err := t.RowBytes(n)
+	if err != nil {
+		return err
+	}
+	if len(row) != want {
+		return fmt.Errorf("quant: %s row of %d weights needs %d bytes, got %d", t, n, want, len(row))
+	}
+	return nil
+}
+
+// Dequantize converts len(dst) weights of type t, stored in src, to float32.
+// len(src) must be exactly the size of len(dst) weights. The values are
+// bit-identical to llama.cpp's dequantize_row_* for the same bytes.
+func Dequantize(t Type, src []byte, dst []float32) error {
+	if err := CheckRow(t, src, len(dst)); err != nil {
+		return fmt.Errorf("dequantize: %w", err)
+	}
+	DequantizeRow(t, src, dst)
+	return nil
+}
+
+// DequantizeRow is Dequantize without checks, for hot loops that validated
+// the sizes once (CheckRow). It writes len(dst) values; an unsupported t
+// fills dst with NaN so a missed check cannot pass for real data.
+func DequantizeRow(t Type, src []byte, dst []float32) {
+	switch t {
+	case F32:
+		dequantF32(src, dst)
+	case F16:
+		dequantF16(src, dst)
+	case BF16:
+		dequantBF16(src, dst)
+	case Q8_0:
+		dequantQ8_0(src, dst)
+	case Q4_0:
+		dequantQ4_0(src, dst)
+	case Q4_1:
+		dequantQ4_1(src, dst)
+	case Q5_0:
+		dequantQ5_0(src, dst)
+	case Q5_1:
+		dequantQ5_1(src, dst)
+	case Q2_K:
+		dequantQ2K(src, dst)
+	case Q3_K:
+		dequantQ3K(src, dst)
+	case Q4_K:
+		dequantQ4K(src, dst)
+	case Q5_K:
+		dequantQ5K(src, dst)
+	case Q6_K:
+		dequantQ6K(src, dst)
+	case Q8_K:
+		dequantQ8K(src, dst)
+	default:
+		nan := float32(math.NaN())
+		for i := range dst {
+			dst[i] = nan
+		}
+	}
+}
