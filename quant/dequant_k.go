@@ -7,13 +7,13 @@ import "math"
 
 // Byte offsets inside the K blocks (ggml-common.h).
 const (
-	q2kScales, q2kQs, q2kD, q2kDmin     = 0, 16, 80, 82
-	q3kHmask, q3kQs, q3kScales, q3kD    = 0, 32, 96, 108
-	q4kD, q4kDmin, q4kScales, q4kQs     = 0, 2, 4, 16
-	q5kD, q5kDmin, q5kScales, q5kQh     = 0, 2, 4, 16
-	q5kQs                               = 48
-	q6kQl, q6kQh, q6kScales, q6kD       = 0, 128, 192, 208
-	q8kD, q8kQs, q8kBsums               = 0, 4, 260
+	q2kScales, q2kQs, q2kD, q2kDmin  = 0, 16, 80, 82
+	q3kHmask, q3kQs, q3kScales, q3kD = 0, 32, 96, 108
+	q4kD, q4kDmin, q4kScales, q4kQs  = 0, 2, 4, 16
+	q5kD, q5kDmin, q5kScales, q5kQh  = 0, 2, 4, 16
+	q5kQs                            = 48
+	q6kQl, q6kQh, q6kScales, q6kD    = 0, 128, 192, 208
+	q8kD, q8kQs, q8kBsums            = 0, 4, 260
 )
 
 // scaleMinK4 unpacks the j-th 6-bit scale and min of a Q4_K/Q5_K block
