@@ -21,7 +21,7 @@ func Open(path string) (*Model, error) {
 		return openSafetensorsDir(path)
 	}
 	if strings.EqualFold(filepath.Ext(path), ".json") {
-		return openSafetensorsIndex(path, nil)
+		return openSafetensorsIndex(path)
 	}
 	f, err := os.Open(path)
 	if err != nil {
