@@ -19,7 +19,12 @@ type decoder struct {
 }
 
 func newDecoder(r io.ReaderAt, size int64) *decoder {
-	return &decoder{r: bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 64<<10), size: size}
+	// The buffer never exceeds the file, so tiny inputs stay cheap.
+	buf := int64(64 << 10)
+	if size < buf {
+		buf = max(size, 16)
+	}
+	return &decoder{r: bufio.NewReaderSize(io.NewSectionReader(r, 0, size), int(buf)), size: size}
 }
 
 func (d *decoder) remaining() int64 { return d.size - d.pos }

@@ -53,7 +53,7 @@ func parseGGUFHeader(d *decoder, m *Model) error {
 	case version == 2 || version == 3:
 	case version == 1:
 		return fmt.Errorf("gguf: version 1 files are not supported (32-bit counts, no alignment); re-convert with a current llama.cpp")
-	case version&0xffff == 0 && bits.ReverseBytes32(version) <= 3:
+	case version != 0 && version&0xffff == 0 && bits.ReverseBytes32(version) <= 3:
 		return fmt.Errorf("gguf: file is big-endian (version reads as %#x); only little-endian GGUF is supported", version)
 	default:
 		return fmt.Errorf("gguf: unsupported version %d (want 2 or 3)", version)
