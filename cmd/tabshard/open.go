@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+
+	"github.com/tabshard/tabshard/kernels"
+	"github.com/tabshard/tabshard/kernels/cpu"
+	"github.com/tabshard/tabshard/loader"
+	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/models"
+	"github.com/tabshard/tabshard/quant"
+)
+
+// modelFlags are the flags every command that runs a model shares.
+type modelFlags struct {
+	path    string
+	vocab   string
+	threads int
+	kv      string
+	context int
+}
+
+func (f *modelFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.path, "model", "", "GGUF file, safetensors file or directory (default: embedded "+models.DefaultName+")")
+	fs.StringVar(&f.vocab, "vocab", "", "GGUF file holding the tokenizer, for models without one (default: embedded LLaMA-2 vocabulary)")
+	fs.IntVar(&f.threads, "threads", 0, "CPU threads (0: all cores)")
+	fs.StringVar(&f.kv, "kv", "F32", "KV-cache format: F32, F16, Q8_0 or Q4_0")
+	fs.IntVar(&f.context, "ctx", 0, "context length (0: the model's)")
+}
+
+// openedModel is a model file with what it takes to run it.
+type openedModel struct {
+	name string
+	src  *loader.Model
+	cfg  model.Config
+	tok  *model.Tokenizer
+}
+
+func openModel(path, vocabPath string) (*openedModel, error) {
+	var src *loader.Model
+	var err error
+	name := path
+	if path == "" {
+		name = models.DefaultName
+		src, err = loader.OpenGGUF(bytes.NewReader(models.Default), int64(len(models.Default)))
+	} else {
+		src, err = loader.Open(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := model.ConfigFromMeta(&src.Meta, src.Tensors)
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	tok, err := openTokenizer(src, vocabPath, cfg)
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	return &openedModel{name: name, src: src, cfg: cfg, tok: tok}, nil
+}
+
+// openTokenizer prefers an explicit vocabulary file, then the model's own,
+// then the embedded LLaMA-2 vocabulary when the sizes agree.
+func openTokenizer(src *loader.Model, vocabPath string, cfg model.Config) (*model.Tokenizer, error) {
+	var meta *loader.Metadata
+	switch {
+	case vocabPath != "":
+		v, err := loader.Open(vocabPath)
+		if err != nil {
+			return nil, err
+		}
+		defer v.Close()
+		meta = &v.Meta
+	case src.Meta.Has("tokenizer.ggml.tokens"):
+		meta = &src.Meta
+	default:
+		v, err := loader.OpenGGUF(bytes.NewReader(models.LlamaVocab), int64(len(models.LlamaVocab)))
+		if err != nil {
+			return nil, err
+		}
+		meta = &v.Meta
+	}
+	tok, err := model.TokenizerFromGGUF(*meta)
+	if err != nil {
+		return nil, err
+	}
+	if tok.VocabSize() != cfg.Vocab {
+		return nil, fmt.Errorf("tokenizer has %d tokens but the model %d: pass the model's vocabulary with --vocab", tok.VocabSize(), cfg.Vocab)
+	}
+	return tok, nil
+}
+
+func (f *modelFlags) device() (kernels.Device, error) {
+	return cpu.New(f.threads)
+}
+
+// engine opens the model and loads it whole on the device.
+func (f *modelFlags) engine(batch int) (*openedModel, *model.Engine, kernels.Device, error) {
+	kv, err := quant.ParseType(f.kv)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	m, err := openModel(f.path, f.vocab)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dev, err := f.device()
+	if err != nil {
+		m.src.Close()
+		return nil, nil, nil, err
+	}
+	e, err := model.NewEngine(dev, m.src, m.cfg, model.EngineOptions{Context: f.context, Batch: batch, KV: kv})
+	if err != nil {
+		m.src.Close()
+		dev.Close()
+		return nil, nil, nil, err
+	}
+	return m, e, dev, nil
+}
