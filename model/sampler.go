@@ -1,0 +1,359 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+)
+
+// SamplerConfig chooses how the next token is drawn from the logits.
+// Filters run in llama.cpp's common sampler order: repetition penalty, top-k,
+// top-p, min-p, temperature, then a seeded draw.
+type SamplerConfig struct {
+	// Temperature divides the logits before the draw; <= 0 is greedy
+	// (argmax, ties to the lowest id).
+	Temperature float32
+	// TopK keeps the K most likely tokens; 0 keeps all.
+	TopK int
+	// TopP keeps the smallest set of most likely tokens whose probability
+	// reaches TopP; it must be in (0,1], 1 disables it.
+	TopP float32
+	// MinP drops tokens less likely than MinP times the most likely one;
+	// [0,1], 0 disables it.
+	MinP float32
+	// RepeatPenalty divides positive logits (and multiplies negative ones)
+	// of tokens seen in the last RepeatLastN tokens of history, once per
+	// distinct token; 1 or 0 disables it.
+	RepeatPenalty float32
+	// RepeatLastN is how much history the penalty looks at: 0 none, -1 all.
+	RepeatLastN int
+	// Seed makes the draws reproducible.
+	Seed uint64
+}
+
+// DefaultSamplerConfig is llama.cpp's default sampling (temperature 0.8,
+// top-k 40, top-p 0.95, min-p 0.05, no repetition penalty).
+func DefaultSamplerConfig() SamplerConfig {
+	return SamplerConfig{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1, RepeatLastN: 64}
+}
+
+// Validate reports the first field that is out of range.
+func (c SamplerConfig) Validate() error {
+	finite := func(x float32) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }
+	switch {
+	case !finite(c.Temperature) || c.Temperature < 0:
+		return fmt.Errorf("model: sampler temperature %v must be finite and >= 0 (0 is greedy)", c.Temperature)
+	case c.TopK < 0:
+		return fmt.Errorf("model: sampler top-k %d must be >= 0 (0 disables it)", c.TopK)
+	case !finite(c.TopP) || c.TopP <= 0 || c.TopP > 1:
+		return fmt.Errorf("model: sampler top-p %v must be in (0,1] (1 disables it)", c.TopP)
+	case !finite(c.MinP) || c.MinP < 0 || c.MinP > 1:
+		return fmt.Errorf("model: sampler min-p %v must be in [0,1] (0 disables it)", c.MinP)
+	case !finite(c.RepeatPenalty) || c.RepeatPenalty < 0:
+		return fmt.Errorf("model: sampler repeat penalty %v must be finite and >= 0 (1 or 0 disables it)", c.RepeatPenalty)
+	case c.RepeatLastN < -1:
+		return fmt.Errorf("model: sampler repeat-last-n %d must be >= -1 (-1 is all history)", c.RepeatLastN)
+	}
+	return nil
+}
+
+// candidate is a token still in the running and its (penalised) logit.
+type candidate struct {
+	id    int32
+	logit float32
+}
+
+// Sampler draws tokens under one SamplerConfig. It keeps its scratch between
+// calls, so sampling allocates nothing once warm. Not safe for concurrent use:
+// give each session its own.
+type Sampler struct {
+	cfg    SamplerConfig
+	rng    *rand.Rand
+	cands  []candidate
+	window []int32 // sorted copy of the penalised history
+}
+
+// NewSampler makes a sampler. c should have passed Validate; fields out of
+// range are treated as their "disabled" value (a NaN or negative temperature
+// as greedy) rather than failing later.
+func NewSampler(c SamplerConfig) *Sampler {
+	bad := func(x float32) bool { return math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) }
+	if bad(c.Temperature) || c.Temperature < 0 {
+		c.Temperature = 0
+	}
+	if c.TopK < 0 {
+		c.TopK = 0
+	}
+	if bad(c.TopP) || c.TopP <= 0 || c.TopP > 1 {
+		c.TopP = 1
+	}
+	if bad(c.MinP) || c.MinP < 0 || c.MinP > 1 {
+		c.MinP = 0
+	}
+	if bad(c.RepeatPenalty) || c.RepeatPenalty <= 0 {
+		c.RepeatPenalty = 1
+	}
+	if c.RepeatLastN < -1 {
+		c.RepeatLastN = 0
+	}
+	// PCG takes two words of state; the second is fixed so one Seed gives
+	// one stream.
+	return &Sampler{cfg: c, rng: rand.New(rand.NewPCG(c.Seed, 0x9e3779b97f4a7c15))}
+}
+
+// Config is the (sanitised) configuration the sampler runs.
+func (s *Sampler) Config() SamplerConfig { return s.cfg }
+
+// Sample picks the next token from the full vocabulary's logits. history is
+// the sequence so far (prompt and generated tokens), read for the repetition
+// penalty. logprob is the log-softmax of the chosen token over the whole
+// vocabulary under the penalised logits before temperature and filtering
+// (what an evaluator compares across samplers). NaN logits count as -Inf.
+// With no logits it returns (-1, NaN).
+func (s *Sampler) Sample(logits []float32, history []int32) (id int32, logprob float32) {
+	if len(logits) == 0 {
+		return -1, float32(math.NaN())
+	}
+	if cap(s.cands) < len(logits) {
+		s.cands = make([]candidate, len(logits))
+	}
+	s.cands = s.cands[:len(logits)]
+	for i, l := range logits {
+		s.cands[i] = candidate{id: int32(i), logit: l}
+	}
+	if s.penalising() {
+		// Here cands[i].id == i, so the penalty indexes directly.
+		s.loadWindow(history)
+		for k, id := range s.window {
+			if k > 0 && s.window[k-1] == id {
+				continue
+			}
+			if id >= 0 && int(id) < len(s.cands) {
+				s.cands[id].logit = s.penalise(s.cands[id].logit)
+			}
+		}
+	}
+	return s.pick()
+}
+
+// SampleCandidates samples from the top candidates a device returned instead
+// of the full logits (ids[i] has logit logits[i]). The token drawn is exactly
+// what Sample would draw with the same seed when the list holds the best
+// TopK tokens plus one more per distinct penalised token (penalties only
+// lower logits, so the penalised top-k stays inside it); greedy needs only
+// the best token plus the penalised ones. Otherwise it approximates: tokens
+// outside the list can never be drawn and top-p sees only the listed
+// probability mass. The logprob is always normalised over the list alone, so
+// it overstates the true log-probability by -log(mass of the list). Entries
+// with a negative id are ignored; with none left it returns (-1, NaN).
+func (s *Sampler) SampleCandidates(ids []int32, logits []float32, history []int32) (int32, float32) {
+	n := min(len(ids), len(logits))
+	s.cands = s.cands[:0]
+	for i := range n {
+		if ids[i] >= 0 {
+			s.cands = append(s.cands, candidate{id: ids[i], logit: logits[i]})
+		}
+	}
+	if len(s.cands) == 0 {
+		return -1, float32(math.NaN())
+	}
+	if s.penalising() {
+		s.loadWindow(history)
+		for i := range s.cands {
+			if _, seen := slices.BinarySearch(s.window, s.cands[i].id); seen {
+				s.cands[i].logit = s.penalise(s.cands[i].logit)
+			}
+		}
+	}
+	return s.pick()
+}
+
+func (s *Sampler) penalising() bool {
+	return s.cfg.RepeatPenalty != 1 && s.cfg.RepeatLastN != 0
+}
+
+// penalise is llama.cpp's repetition penalty: it always moves the logit
+// towards "less likely", whatever its sign.
+func (s *Sampler) penalise(l float32) float32 {
+	if l <= 0 {
+		return l * s.cfg.RepeatPenalty
+	}
+	return l / s.cfg.RepeatPenalty
+}
+
+// loadWindow fills s.window with the last RepeatLastN history ids, sorted.
+func (s *Sampler) loadWindow(history []int32) {
+	if n := s.cfg.RepeatLastN; n >= 0 && len(history) > n {
+		history = history[len(history)-n:]
+	}
+	s.window = append(s.window[:0], history...)
+	slices.Sort(s.window)
+}
+
+// pick runs the filters and the draw over s.cands (penalised logits).
+func (s *Sampler) pick() (int32, float32) {
+	c := s.cands
+	// Normaliser for the reported logprob, over every candidate.
+	maxL := math.Inf(-1)
+	for i := range c {
+		if math.IsNaN(float64(c[i].logit)) {
+			c[i].logit = float32(math.Inf(-1))
+		}
+		maxL = math.Max(maxL, float64(c[i].logit))
+	}
+	lse := maxL
+	if !math.IsInf(maxL, -1) {
+		var sum float64
+		for i := range c {
+			sum += math.Exp(float64(c[i].logit) - maxL)
+		}
+		lse = maxL + math.Log(sum)
+	}
+	logprob := func(cd candidate) float32 { return float32(float64(cd.logit) - lse) }
+
+	if s.cfg.Temperature <= 0 {
+		best := c[0]
+		for _, cd := range c[1:] {
+			if better(cd, best) {
+				best = cd
+			}
+		}
+		return best.id, logprob(best)
+	}
+
+	// Top-k, then sort what is left: top-p needs the order, and drawing in
+	// rank order makes a seed give the same token whatever order the
+	// candidates came in (full logits or a device's list). Without either
+	// filter the draw goes in input order and skips the sort of the whole
+	// vocabulary.
+	if k := s.cfg.TopK; k > 0 && k < len(c) {
+		c = selectTop(c, k)
+	}
+	if s.cfg.TopK > 0 || s.cfg.TopP < 1 {
+		slices.SortFunc(c, func(a, b candidate) int {
+			if better(a, b) {
+				return -1
+			}
+			if better(b, a) {
+				return 1
+			}
+			return 0
+		})
+	}
+	if s.cfg.TopP < 1 {
+		c = topP(c, float64(s.cfg.TopP))
+	}
+	if s.cfg.MinP > 0 {
+		c = minP(c, float64(s.cfg.MinP))
+	}
+
+	// Temperature, then the draw from softmax(logit / T).
+	invT := 1 / float64(s.cfg.Temperature)
+	top := math.Inf(-1)
+	for _, cd := range c {
+		top = math.Max(top, float64(cd.logit)*invT)
+	}
+	if math.IsInf(top, -1) {
+		// Every logit is -Inf: nothing is likelier than anything else.
+		best := c[0]
+		for _, cd := range c[1:] {
+			if better(cd, best) {
+				best = cd
+			}
+		}
+		return best.id, logprob(best)
+	}
+	var total float64
+	for _, cd := range c {
+		total += math.Exp(float64(cd.logit)*invT - top)
+	}
+	u := s.rng.Float64() * total
+	chosen := c[len(c)-1]
+	for _, cd := range c {
+		u -= math.Exp(float64(cd.logit)*invT - top)
+		if u < 0 {
+			chosen = cd
+			break
+		}
+	}
+	return chosen.id, logprob(chosen)
+}
+
+// better orders candidates: higher logit first, then lower id, so every
+// choice is deterministic.
+func better(a, b candidate) bool {
+	return a.logit > b.logit || (a.logit == b.logit && a.id < b.id)
+}
+
+// selectTop moves the k best candidates (by better) to the front of c, in
+// O(n log k) with a min-heap of the best seen so far, and returns them.
+func selectTop(c []candidate, k int) []candidate {
+	h := c[:k]
+	// The heap's root is its worst member.
+	worse := func(i, j int) bool { return better(h[j], h[i]) }
+	down := func(i int) {
+		for {
+			w, l, r := i, 2*i+1, 2*i+2
+			if l < k && worse(l, w) {
+				w = l
+			}
+			if r < k && worse(r, w) {
+				w = r
+			}
+			if w == i {
+				return
+			}
+			h[i], h[w] = h[w], h[i]
+			i = w
+		}
+	}
+	for i := k/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for i := k; i < len(c); i++ {
+		if better(c[i], h[0]) {
+			h[0], c[i] = c[i], h[0]
+			down(0)
+		}
+	}
+	return h
+}
+
+// topP keeps the shortest prefix of c (sorted best first) whose softmax
+// probability reaches p, at least one token (llama.cpp's top-p, min_keep 1).
+func topP(c []candidate, p float64) []candidate {
+	top := float64(c[0].logit)
+	if math.IsInf(top, -1) {
+		return c
+	}
+	var total float64
+	for _, cd := range c {
+		total += math.Exp(float64(cd.logit) - top)
+	}
+	var cum float64
+	for i, cd := range c {
+		cum += math.Exp(float64(cd.logit)-top) / total
+		if cum >= p {
+			return c[:i+1]
+		}
+	}
+	return c
+}
+
+// minP keeps candidates whose probability is at least p times the best one,
+// compacting them to the front of c.
+func minP(c []candidate, p float64) []candidate {
+	top := math.Inf(-1)
+	for _, cd := range c {
+		top = math.Max(top, float64(cd.logit))
+	}
+	floor := top + math.Log(p)
+	kept := c[:0]
+	for _, cd := range c {
+		if float64(cd.logit) >= floor {
+			kept = append(kept, cd)
+		}
+	}
+	return kept // never empty: the best candidate always passes
+}
