@@ -37,7 +37,7 @@ func loadReference(t *testing.T) map[string]referenceCase {
 	return ref.Cases
 }
 
-func openEngine(t *testing.T, path string) *model.Engine {
+func openEngine(t testing.TB, path string) *model.Engine {
 	t.Helper()
 	src, err := loader.Open(path)
 	if err != nil {
