@@ -68,10 +68,11 @@ type candidate struct {
 // calls, so sampling allocates nothing once warm. Not safe for concurrent use:
 // give each session its own.
 type Sampler struct {
-	cfg    SamplerConfig
-	rng    *rand.Rand
-	cands  []candidate
-	window []int32 // sorted copy of the penalised history
+	cfg     SamplerConfig
+	rng     *rand.Rand
+	cands   []candidate
+	window  []int32   // sorted copy of the penalised history
+	weights []float64 // unnormalised probabilities of the draw
 }
 
 // NewSampler makes a sampler. c should have passed Validate; fields out of
@@ -109,7 +110,8 @@ func (s *Sampler) Config() SamplerConfig { return s.cfg }
 // the sequence so far (prompt and generated tokens), read for the repetition
 // penalty. logprob is the log-softmax of the chosen token over the whole
 // vocabulary under the penalised logits before temperature and filtering
-// (what an evaluator compares across samplers). NaN logits count as -Inf.
+// (what an evaluator compares across samplers). NaN logits count as -Inf,
+// +Inf as the largest float32.
 // With no logits it returns (-1, NaN).
 func (s *Sampler) Sample(logits []float32, history []int32) (id int32, logprob float32) {
 	if len(logits) == 0 {
@@ -197,8 +199,12 @@ func (s *Sampler) pick() (int32, float32) {
 	// Normaliser for the reported logprob, over every candidate.
 	maxL := math.Inf(-1)
 	for i := range c {
-		if math.IsNaN(float64(c[i].logit)) {
+		// NaN cannot be ranked: never pick it. +Inf would make every
+		// softmax NaN: cap it, so it takes all the mass.
+		if l := float64(c[i].logit); math.IsNaN(l) {
 			c[i].logit = float32(math.Inf(-1))
+		} else if math.IsInf(l, 1) {
+			c[i].logit = math.MaxFloat32
 		}
 		maxL = math.Max(maxL, float64(c[i].logit))
 	}
@@ -222,27 +228,17 @@ func (s *Sampler) pick() (int32, float32) {
 		return best.id, logprob(best)
 	}
 
-	// Top-k, then sort what is left: top-p needs the order, and drawing in
+	// Top-k, then rank what is left: top-p needs the order, and drawing in
 	// rank order makes a seed give the same token whatever order the
 	// candidates came in (full logits or a device's list). Without either
-	// filter the draw goes in input order and skips the sort of the whole
-	// vocabulary.
+	// filter the draw goes in input order and nothing is sorted.
 	if k := s.cfg.TopK; k > 0 && k < len(c) {
 		c = selectTop(c, k)
 	}
-	if s.cfg.TopK > 0 || s.cfg.TopP < 1 {
-		slices.SortFunc(c, func(a, b candidate) int {
-			if better(a, b) {
-				return -1
-			}
-			if better(b, a) {
-				return 1
-			}
-			return 0
-		})
-	}
 	if s.cfg.TopP < 1 {
 		c = topP(c, float64(s.cfg.TopP))
+	} else if s.cfg.TopK > 0 {
+		sortCandidates(c)
 	}
 	if s.cfg.MinP > 0 {
 		c = minP(c, float64(s.cfg.MinP))
@@ -264,16 +260,19 @@ func (s *Sampler) pick() (int32, float32) {
 		}
 		return best.id, logprob(best)
 	}
+	s.weights = s.weights[:0]
 	var total float64
 	for _, cd := range c {
-		total += math.Exp(float64(cd.logit)*invT - top)
+		w := math.Exp(float64(cd.logit)*invT - top)
+		s.weights = append(s.weights, w)
+		total += w
 	}
 	u := s.rng.Float64() * total
 	chosen := c[len(c)-1]
-	for _, cd := range c {
-		u -= math.Exp(float64(cd.logit)*invT - top)
+	for i, w := range s.weights {
+		u -= w
 		if u < 0 {
-			chosen = cd
+			chosen = c[i]
 			break
 		}
 	}
@@ -320,25 +319,57 @@ func selectTop(c []candidate, k int) []candidate {
 	return h
 }
 
-// topP keeps the shortest prefix of c (sorted best first) whose softmax
-// probability reaches p, at least one token (llama.cpp's top-p, min_keep 1).
+// topP ranks c and keeps its shortest prefix whose softmax probability
+// reaches p, at least one token (llama.cpp's top-p, min_keep 1). Like
+// llama.cpp it first tries the best 256 of a large vocabulary, which usually
+// hold the mass, and sorts everything only when they do not.
 func topP(c []candidate, p float64) []candidate {
-	top := float64(c[0].logit)
+	top := math.Inf(-1)
+	for _, cd := range c {
+		top = math.Max(top, float64(cd.logit))
+	}
 	if math.IsInf(top, -1) {
+		sortCandidates(c)
 		return c
 	}
 	var total float64
 	for _, cd := range c {
 		total += math.Exp(float64(cd.logit) - top)
 	}
-	var cum float64
-	for i, cd := range c {
-		cum += math.Exp(float64(cd.logit)-top) / total
-		if cum >= p {
-			return c[:i+1]
+	cutoff := func(ranked []candidate) (int, bool) {
+		var cum float64
+		for i, cd := range ranked {
+			cum += math.Exp(float64(cd.logit)-top) / total
+			if cum >= p {
+				return i + 1, true
+			}
+		}
+		return len(ranked), false
+	}
+	const head = 256
+	if len(c) > 4*head {
+		best := selectTop(c, head)
+		sortCandidates(best)
+		if n, ok := cutoff(best); ok {
+			return c[:n]
 		}
 	}
-	return c
+	sortCandidates(c)
+	n, _ := cutoff(c)
+	return c[:n]
+}
+
+// sortCandidates ranks c best first (see better).
+func sortCandidates(c []candidate) {
+	slices.SortFunc(c, func(a, b candidate) int {
+		if better(a, b) {
+			return -1
+		}
+		if better(b, a) {
+			return 1
+		}
+		return 0
+	})
 }
 
 // minP keeps candidates whose probability is at least p times the best one,

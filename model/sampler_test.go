@@ -270,6 +270,12 @@ func TestSamplerCandidates(t *testing.T) {
 func TestSamplerNaNLogits(t *testing.T) {
 	nan := float32(math.NaN())
 	logits := []float32{nan, 1, nan, 0.5}
+	inf := []float32{1, float32(math.Inf(1)), nan, 2}
+	for _, cfg := range []SamplerConfig{greedyCfg, {Temperature: 1, TopP: 0.9, MinP: 0.1, Seed: 19}} {
+		if id, lp := NewSampler(cfg).Sample(inf, nil); id != 1 || lp != 0 {
+			t.Fatalf("+Inf logit: (%d, %v), want (1, 0)", id, lp)
+		}
+	}
 	for _, cfg := range []SamplerConfig{greedyCfg, {Temperature: 1, TopP: 0.9, MinP: 0.1, Seed: 19}} {
 		s := NewSampler(cfg)
 		for range 200 {
