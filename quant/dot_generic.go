@@ -7,3 +7,9 @@ package quant
 func dotF32(a, b []float32) float32           { return dotF32Generic(a, b) }
 func dotF16(row []byte, x []float32) float32  { return dotF16Generic(row, x) }
 func dotQ8_0(row []byte, x []float32) float32 { return dotQ8_0Generic(row, x) }
+func dotQ4_0(row []byte, x []float32) float32 { return dotQ4_0Generic(row, x) }
+func dotQ2K(row []byte, x []float32) float32  { return dotQ2KGeneric(row, x) }
+func dotQ3K(row []byte, x []float32) float32  { return dotQ3KGeneric(row, x) }
+func dotQ4K(row []byte, x []float32) float32  { return dotQ4KGeneric(row, x) }
+func dotQ5K(row []byte, x []float32) float32  { return dotQ5KGeneric(row, x) }
+func dotQ6K(row []byte, x []float32) float32  { return dotQ6KGeneric(row, x) }

@@ -6,7 +6,7 @@ import "math"
 // (16 or 32 weights) they accumulate Σq·x (and Σx where the format has a
 // min), then apply the group's scale once.
 
-func dotQ2K(row []byte, x []float32) float32 {
+func dotQ2KGeneric(row []byte, x []float32) float32 {
 	var acc float32
 	for len(x) >= 256 && len(row) >= 84 {
 		b, xx := row[:84], x[:256]
@@ -39,7 +39,7 @@ func dotQ2K(row []byte, x []float32) float32 {
 	return acc
 }
 
-func dotQ3K(row []byte, x []float32) float32 {
+func dotQ3KGeneric(row []byte, x []float32) float32 {
 	var acc float32
 	var scales [16]int8
 	for len(x) >= 256 && len(row) >= 110 {
@@ -79,7 +79,7 @@ func dotQ3K(row []byte, x []float32) float32 {
 	return acc
 }
 
-func dotQ4K(row []byte, x []float32) float32 {
+func dotQ4KGeneric(row []byte, x []float32) float32 {
 	var acc float32
 	for len(x) >= 256 && len(row) >= 144 {
 		b, xx := row[:144], x[:256]
@@ -109,7 +109,7 @@ func dotQ4K(row []byte, x []float32) float32 {
 	return acc
 }
 
-func dotQ5K(row []byte, x []float32) float32 {
+func dotQ5KGeneric(row []byte, x []float32) float32 {
 	var acc float32
 	for len(x) >= 256 && len(row) >= 176 {
 		b, xx := row[:176], x[:256]
@@ -139,7 +139,7 @@ func dotQ5K(row []byte, x []float32) float32 {
 	return acc
 }
 
-func dotQ6K(row []byte, x []float32) float32 {
+func dotQ6KGeneric(row []byte, x []float32) float32 {
 	var acc float32
 	for len(x) >= 256 && len(row) >= 210 {
 		b, xx := row[:210], x[:256]

@@ -85,7 +85,7 @@ func dotQ8_0Generic(row []byte, x []float32) float32 {
 	return acc
 }
 
-func dotQ4_0(row []byte, x []float32) float32 {
+func dotQ4_0Generic(row []byte, x []float32) float32 {
 	var acc float32
 	for len(x) >= 32 && len(row) >= 18 {
 		b, xx := row[:18], x[:32]
