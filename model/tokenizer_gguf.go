@@ -81,7 +81,7 @@ func TokenizerFromGGUF(meta loader.Metadata) (*Tokenizer, error) {
 			return 0, fmt.Errorf("model: tokenizer: %w", err)
 		}
 		if id >= n {
-			return 0, fmt.Errorf("model: tokenizer %s = %d is outside the %d-token vocabulary", key, id, n)
+			return 0, fmt.Errorf("model: %s = %d is outside the %d-token vocabulary", key, id, n)
 		}
 		return int32(id), nil
 	}
