@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"strconv"
 )
 
 // decoder reads little-endian GGUF fields sequentially from a ReaderAt and
@@ -29,12 +30,35 @@ func newDecoder(r io.ReaderAt, size int64) *decoder {
 
 func (d *decoder) remaining() int64 { return d.size - d.pos }
 
-// errTruncated names the field that ran past the end of the file.
-func (d *decoder) errTruncated(what string) error {
-	return fmt.Errorf("gguf: file truncated reading %s at byte %d (file is %d bytes)", what, d.pos, d.size)
+// label names the field being read, for errors only. It is formatted on the
+// error path alone, so reading a 32000-entry array builds no strings.
+type label struct {
+	what string // "array length of", "tensor name", ...
+	key  string // metadata key or tensor name, may be empty
+	idx  int    // array element or tensor number, -1 for none
 }
 
-func (d *decoder) read(p []byte, what string) error {
+func lbl(what string) label                { return label{what: what, idx: -1} }
+func lblKey(what, key string) label        { return label{what: what, key: key, idx: -1} }
+func lblIdx(what, key string, i int) label { return label{what: what, key: key, idx: i} }
+
+func (l label) String() string {
+	s := l.what
+	if l.key != "" {
+		s += " " + strconv.Quote(l.key)
+	}
+	if l.idx >= 0 {
+		s += "[" + strconv.Itoa(l.idx) + "]"
+	}
+	return s
+}
+
+// errTruncated names the field that ran past the end of the file.
+func (d *decoder) errTruncated(what label) error {
+	return fmt.Errorf("gguf: file truncated reading %s at byte %d (file is %d bytes)", what.String(), d.pos, d.size)
+}
+
+func (d *decoder) read(p []byte, what label) error {
 	if int64(len(p)) > d.remaining() {
 		return d.errTruncated(what)
 	}
@@ -44,19 +68,19 @@ func (d *decoder) read(p []byte, what string) error {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return d.errTruncated(what)
 		}
-		return fmt.Errorf("gguf: reading %s at byte %d: %w", what, d.pos, err)
+		return fmt.Errorf("gguf: reading %s at byte %d: %w", what.String(), d.pos, err)
 	}
 	return nil
 }
 
-func (d *decoder) u32(what string) (uint32, error) {
+func (d *decoder) u32(what label) (uint32, error) {
 	if err := d.read(d.buf[:4], what); err != nil {
 		return 0, err
 	}
 	return binary.LittleEndian.Uint32(d.buf[:4]), nil
 }
 
-func (d *decoder) u64(what string) (uint64, error) {
+func (d *decoder) u64(what label) (uint64, error) {
 	if err := d.read(d.buf[:8], what); err != nil {
 		return 0, err
 	}
@@ -65,7 +89,7 @@ func (d *decoder) u64(what string) (uint64, error) {
 
 // count reads a u64 count of items each taking at least minBytes of the file,
 // refusing counts the remaining file cannot hold.
-func (d *decoder) count(what string, minBytes int64) (int, error) {
+func (d *decoder) count(what label, minBytes int64) (int, error) {
 	n, err := d.u64(what)
 	if err != nil {
 		return 0, err
@@ -74,14 +98,16 @@ func (d *decoder) count(what string, minBytes int64) (int, error) {
 		minBytes = 1
 	}
 	if limit := d.remaining() / minBytes; n > uint64(limit) {
-		return 0, fmt.Errorf("gguf: %s %d is impossible: %d bytes remain at byte %d", what, n, d.remaining(), d.pos)
+		return 0, fmt.Errorf("gguf: %s %d is impossible: %d bytes remain at byte %d", what.String(), n, d.remaining(), d.pos)
 	}
 	return int(n), nil
 }
 
 // str reads a GGUF string: u64 length then bytes.
-func (d *decoder) str(what string) (string, error) {
-	n, err := d.count(what+" length", 1)
+func (d *decoder) str(what label) (string, error) {
+	lw := what
+	lw.what += " length"
+	n, err := d.count(lw, 1)
 	if err != nil {
 		return "", err
 	}
@@ -100,13 +126,13 @@ const maxNesting = 8
 func (d *decoder) value(t ValueType, key string, depth int) (Value, error) {
 	switch {
 	case t == TypeString:
-		s, err := d.str("value of " + key)
+		s, err := d.str(lblKey("value of", key))
 		return Value{typ: TypeString, str: s}, err
 	case t == TypeArray:
-		return d.arrayValue(key, depth)
+		return d.arrayValue(key, -1, depth)
 	case t.fixedSize() > 0:
 		sz := t.fixedSize()
-		if err := d.read(d.buf[:sz], "value of "+key); err != nil {
+		if err := d.read(d.buf[:sz], lblKey("value of", key)); err != nil {
 			return Value{}, err
 		}
 		return Value{typ: t, bits: leBits(d.buf[:sz])}, nil
@@ -114,11 +140,13 @@ func (d *decoder) value(t ValueType, key string, depth int) (Value, error) {
 	return Value{}, fmt.Errorf("gguf: metadata key %q has unknown value type %d", key, uint32(t))
 }
 
-func (d *decoder) arrayValue(key string, depth int) (Value, error) {
+// arrayValue reads an array; idx is the element of the outermost array being
+// read when nested (for errors), -1 at the top.
+func (d *decoder) arrayValue(key string, idx, depth int) (Value, error) {
 	if depth >= maxNesting {
 		return Value{}, fmt.Errorf("gguf: metadata key %q nests arrays deeper than %d", key, maxNesting)
 	}
-	et, err := d.u32("array element type of " + key)
+	et, err := d.u32(lblIdx("array element type of", key, idx))
 	if err != nil {
 		return Value{}, err
 	}
@@ -127,33 +155,33 @@ func (d *decoder) arrayValue(key string, depth int) (Value, error) {
 	switch {
 	case elem == TypeString:
 		// Each string costs at least its 8-byte length.
-		if a.n, err = d.count("array length of "+key, 8); err != nil {
+		if a.n, err = d.count(lblIdx("array length of", key, idx), 8); err != nil {
 			return Value{}, err
 		}
 		a.strs = make([]string, a.n)
 		for i := range a.strs {
-			if a.strs[i], err = d.str(fmt.Sprintf("%s[%d]", key, i)); err != nil {
+			if a.strs[i], err = d.str(lblIdx("string", key, i)); err != nil {
 				return Value{}, err
 			}
 		}
 	case elem == TypeArray:
 		// Each nested array costs at least its type and count (12 bytes).
-		if a.n, err = d.count("array length of "+key, 12); err != nil {
+		if a.n, err = d.count(lblIdx("array length of", key, idx), 12); err != nil {
 			return Value{}, err
 		}
 		a.arrs = make([]Value, a.n)
 		for i := range a.arrs {
-			if a.arrs[i], err = d.arrayValue(fmt.Sprintf("%s[%d]", key, i), depth+1); err != nil {
+			if a.arrs[i], err = d.arrayValue(key, i, depth+1); err != nil {
 				return Value{}, err
 			}
 		}
 	case elem.fixedSize() > 0:
 		sz := elem.fixedSize()
-		if a.n, err = d.count("array length of "+key, int64(sz)); err != nil {
+		if a.n, err = d.count(lblIdx("array length of", key, idx), int64(sz)); err != nil {
 			return Value{}, err
 		}
 		a.raw = make([]byte, a.n*sz)
-		if err := d.read(a.raw, "array data of "+key); err != nil {
+		if err := d.read(a.raw, lblIdx("array data of", key, idx)); err != nil {
 			return Value{}, err
 		}
 	default:

@@ -39,13 +39,13 @@ func OpenGGUF(r io.ReaderAt, size int64) (*Model, error) {
 
 func parseGGUFHeader(d *decoder, m *Model) error {
 	var magic [4]byte
-	if err := d.read(magic[:], "magic"); err != nil {
+	if err := d.read(magic[:], lbl("magic")); err != nil {
 		return fmt.Errorf("gguf: not a GGUF file: %d bytes is too short for the header", d.size)
 	}
 	if string(magic[:]) != ggufMagic {
 		return fmt.Errorf("gguf: not a GGUF file: magic is %q, want %q", magic[:], ggufMagic)
 	}
-	version, err := d.u32("version")
+	version, err := d.u32(lbl("version"))
 	if err != nil {
 		return err
 	}
@@ -60,11 +60,11 @@ func parseGGUFHeader(d *decoder, m *Model) error {
 	}
 	m.Version = version
 
-	nTensors, err := d.count("tensor count", minTensorBytes)
+	nTensors, err := d.count(lbl("tensor count"), minTensorBytes)
 	if err != nil {
 		return err
 	}
-	nKV, err := d.count("metadata key/value count", minKVBytes)
+	nKV, err := d.count(lbl("metadata key/value count"), minKVBytes)
 	if err != nil {
 		return err
 	}
@@ -86,14 +86,14 @@ func parseGGUFMetadata(d *decoder, m *Model, n int) error {
 		index: make(map[string]int, n),
 	}
 	for i := 0; i < n; i++ {
-		key, err := d.str(fmt.Sprintf("metadata key %d", i))
+		key, err := d.str(lblIdx("metadata key", "", i))
 		if err != nil {
 			return err
 		}
 		if m.Meta.Has(key) {
 			return fmt.Errorf("gguf: duplicate metadata key %q", key)
 		}
-		t, err := d.u32("value type of " + key)
+		t, err := d.u32(lblKey("value type of", key))
 		if err != nil {
 			return err
 		}
@@ -168,12 +168,12 @@ func parseGGUFTensors(d *decoder, m *Model, n int) error {
 
 func parseGGUFTensorInfo(d *decoder, i int) (rawTensor, error) {
 	var t rawTensor
-	name, err := d.str(fmt.Sprintf("tensor %d name", i))
+	name, err := d.str(lblIdx("tensor name", "", i))
 	if err != nil {
 		return t, err
 	}
 	t.Name = name
-	nd, err := d.u32("n_dims of " + name)
+	nd, err := d.u32(lblKey("n_dims of", name))
 	if err != nil {
 		return t, err
 	}
@@ -182,11 +182,11 @@ func parseGGUFTensorInfo(d *decoder, i int) (rawTensor, error) {
 	}
 	t.Dims = make([]uint64, nd)
 	for j := range t.Dims {
-		if t.Dims[j], err = d.u64(fmt.Sprintf("dim %d of %s", j, name)); err != nil {
+		if t.Dims[j], err = d.u64(lblIdx("dims of", name, j)); err != nil {
 			return t, err
 		}
 	}
-	typ, err := d.u32("type of " + name)
+	typ, err := d.u32(lblKey("type of", name))
 	if err != nil {
 		return t, err
 	}
@@ -194,7 +194,7 @@ func parseGGUFTensorInfo(d *decoder, i int) (rawTensor, error) {
 	if !t.Type.Known() {
 		return t, fmt.Errorf("gguf: tensor %q has unknown ggml type id %d", name, typ)
 	}
-	if t.rel, err = d.u64("offset of " + name); err != nil {
+	if t.rel, err = d.u64(lblKey("offset of", name)); err != nil {
 		return t, err
 	}
 	if t.Size, err = tensorSize(name, t.Type, t.Dims); err != nil {

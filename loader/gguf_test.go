@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -218,4 +219,34 @@ func TestGGUFDuplicates(t *testing.T) {
 	g := validGGUF()
 	g.tensors[1].offset = u64p(0)
 	wantErr(t, g.bytes(), "overlap")
+}
+
+func TestOpenRefusesGGUFSplit(t *testing.T) {
+	b := validGGUF().raw("split.count", TypeUint16, le(uint16(3))).bytes()
+	dir := writeDir(t, "", map[string][]byte{"m-00001-of-00003.gguf": b})
+	_, err := Open(filepath.Join(dir, "m-00001-of-00003.gguf"))
+	if err == nil || !strings.Contains(err.Error(), "gguf-split") {
+		t.Fatalf("got %v, want a gguf-split refusal", err)
+	}
+	dir = writeDir(t, "", map[string][]byte{"m.gguf": validGGUF().bytes(), "x.bin": []byte("not a model at all")})
+	m, err := Open(filepath.Join(dir, "m.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 34)
+	if err := m.ReadTensorInto("c.weight", buf); err != nil || !bytes.Equal(buf, seq(34)) {
+		t.Fatalf("ReadTensorInto: %v", err)
+	}
+	if err := m.ReadTensorInto("c.weight", buf[:3]); err == nil {
+		t.Fatal("short buffer accepted")
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ReadTensor("c.weight"); err == nil {
+		t.Fatal("read after Close succeeded")
+	}
+	if _, err := Open(filepath.Join(dir, "x.bin")); err == nil || !strings.Contains(err.Error(), "neither GGUF nor safetensors") {
+		t.Fatal("opened a file that is neither GGUF nor safetensors")
+	}
 }

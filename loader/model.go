@@ -85,13 +85,34 @@ func (m *Model) ReadTensor(name string) ([]byte, error) {
 		return nil, fmt.Errorf("loader: no tensor %q", name)
 	}
 	buf := make([]byte, t.Size)
-	if err := m.readRaw(t, buf); err != nil {
+	if err := m.readInto(t, buf); err != nil {
 		return nil, err
 	}
-	if t.PermuteHeads != 0 {
-		return permuteRoPERows(buf, t)
-	}
 	return buf, nil
+}
+
+// ReadTensorInto is ReadTensor into a caller's buffer of exactly the
+// tensor's Size, so large weights can go straight to their destination.
+func (m *Model) ReadTensorInto(name string, dst []byte) error {
+	t, ok := m.Tensor(name)
+	if !ok {
+		return fmt.Errorf("loader: no tensor %q", name)
+	}
+	if int64(len(dst)) != t.Size {
+		return fmt.Errorf("loader: tensor %q is %d bytes, buffer is %d", name, t.Size, len(dst))
+	}
+	return m.readInto(t, dst)
+}
+
+func (m *Model) readInto(t TensorInfo, dst []byte) error {
+	if t.PermuteHeads == 0 {
+		return m.readRaw(t, dst)
+	}
+	raw := make([]byte, t.Size)
+	if err := m.readRaw(t, raw); err != nil {
+		return err
+	}
+	return permuteRoPERows(dst, raw, t)
 }
 
 // readRaw reads the tensor's stored bytes into buf (len(buf) == t.Size).

@@ -36,8 +36,20 @@ func Open(path string) (*Model, error) {
 		}
 		m.Files = []string{path}
 		m.closers = []io.Closer{f}
+		// A gguf-split shard holds only part of the tensors; opening it as
+		// the model would quietly lose the rest.
+		if n, err := m.Meta.Uint("split.count"); err == nil && n > 1 {
+			m.Close()
+			return nil, fmt.Errorf("%s: is part of a %d-file gguf-split model; merge it with llama-gguf-split --merge first", path, n)
+		}
 		return m, nil
 	}
+	// Safetensors starts with a u64 header length and then '{'.
+	var head [9]byte
+	_, err = f.ReadAt(head[:], 0)
 	f.Close()
+	if err != nil || head[8] != '{' {
+		return nil, fmt.Errorf("loader: %s is neither GGUF nor safetensors (it starts %q)", path, head[:min(st.Size(), 9)])
+	}
 	return openSafetensorsFile(path)
 }
