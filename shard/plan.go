@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"time"
 )
@@ -153,10 +154,14 @@ const (
 )
 
 // exhaustiveNodes: up to this many nodes Place tries every pipeline order;
-// beyond, it tries every choice of first and last node with the others in the
-// caller's order (the order only decides who carries the embeddings and the
-// head, and where heavier layers fall).
-const exhaustiveNodes = 7
+// beyond, it tries choices of first and last node (among the endCandidates
+// with the most memory, as the embeddings and head need it) with the others
+// in the caller's order. The order only decides who carries the embeddings
+// and the head, and where heavier layers fall; the split itself is exact.
+const (
+	exhaustiveNodes = 5
+	endCandidates   = 8
+)
 
 func (c *PlanConfig) normalized() (PlanConfig, error) {
 	n := *c
@@ -293,11 +298,14 @@ func (c *costs) minBottleneck(order []int) (float64, bool) {
 	for _, node := range order {
 		for e := 0; e <= L; e++ {
 			cur[e] = prev[e] // node unused
-			for s := 0; s < e; s++ {
-				if math.IsInf(prev[s], 1) || !c.fits(node, s, e) {
-					continue
+			// Walking s down grows the range, so memory and time only grow:
+			// stop once it no longer fits or cannot beat the best so far.
+			for s := e - 1; s >= 0; s-- {
+				t := c.secs(node, s, e)
+				if t >= cur[e] || !c.fits(node, s, e) {
+					break
 				}
-				if v := math.Max(prev[s], c.secs(node, s, e)); v < cur[e] {
+				if v := math.Max(prev[s], t); v < cur[e] {
 					cur[e] = v
 				}
 			}
@@ -337,8 +345,12 @@ func (c *costs) bestSplit(order []int, bound float64, stageCost func(node, a, b 
 	for j, node := range order {
 		for e := 0; e <= L; e++ {
 			best[j+1][e], from[j+1][e] = best[j][e], e
-			for s := 0; s < e; s++ {
-				if math.IsInf(best[j][s].primary, 1) || !c.fits(node, s, e) || c.secs(node, s, e) > bound {
+			// As in minBottleneck, ranges only grow as s walks down.
+			for s := e - 1; s >= 0; s-- {
+				if !c.fits(node, s, e) || c.secs(node, s, e) > bound {
+					break
+				}
+				if math.IsInf(best[j][s].primary, 1) {
 					continue
 				}
 				if v := combine(best[j][s], stageCost(node, s, e)); v.less(best[j+1][e]) {
@@ -383,7 +395,7 @@ func Place(m ModelShape, nodes []Node, cfg PlanConfig) (*Plan, error) {
 // place returns the chosen split and the smallest bottleneck (seconds) any
 // order achieves.
 func (c *costs) place() (split, float64, bool) {
-	orders := candidateOrders(len(c.nodes))
+	orders := candidateOrders(c.nodes)
 	best := math.Inf(1)
 	for _, o := range orders {
 		if t, ok := c.minBottleneck(o); ok && t < best {
@@ -417,7 +429,8 @@ func sumMax(p, s score) score {
 
 // candidateOrders lists the pipeline orders Place tries, the caller's order
 // first (so ties keep it).
-func candidateOrders(n int) [][]int {
+func candidateOrders(nodes []Node) [][]int {
+	n := len(nodes)
 	ident := make([]int, n)
 	for i := range ident {
 		ident[i] = i
@@ -427,9 +440,12 @@ func candidateOrders(n int) [][]int {
 		permute(append([]int(nil), ident...), 0, &out)
 		return out
 	}
+	ends := append([]int(nil), ident...)
+	sort.SliceStable(ends, func(a, b int) bool { return nodes[ends[a]].MemoryBytes > nodes[ends[b]].MemoryBytes })
+	ends = ends[:min(n, endCandidates)]
 	out := [][]int{ident}
-	for first := 0; first < n; first++ {
-		for last := 0; last < n; last++ {
+	for _, first := range ends {
+		for _, last := range ends {
 			if first == last || (first == 0 && last == n-1) {
 				continue
 			}
@@ -478,7 +494,7 @@ func (c *costs) capacityError() error {
 	// order covers (memory only), and what the rest would need on one more
 	// node.
 	bestCovered := 0
-	for _, o := range candidateOrders(len(c.nodes)) {
+	for _, o := range candidateOrders(c.nodes) {
 		covered := 0
 		for _, node := range o {
 			e := covered

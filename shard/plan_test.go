@@ -206,7 +206,7 @@ func TestPlaceHeterogeneous(t *testing.T) {
 func bruteBottleneck(t *testing.T, m ModelShape, nodes []Node, cfg PlanConfig) time.Duration {
 	c := newCosts(&m, nodes, mustNorm(t, cfg))
 	best := math.Inf(1)
-	for _, o := range candidateOrders(len(nodes)) {
+	for _, o := range candidateOrders(nodes) {
 		forEachSplit(c.L, len(o), func(ends []int) {
 			worst, start := 0.0, 0
 			for j, e := range ends {
