@@ -23,6 +23,7 @@ type HFConfig struct {
 	MaxPositionEmbeddings uint64    `json:"max_position_embeddings"`
 	VocabSize             uint64    `json:"vocab_size"`
 	TieWordEmbeddings     bool      `json:"tie_word_embeddings"`
+	HiddenAct             string    `json:"hidden_act"` // must be silu (or absent) for LLaMA's SwiGLU
 	BosTokenID            *tokenIDs `json:"bos_token_id"`
 	EosTokenID            *tokenIDs `json:"eos_token_id"`
 	// Features we do not convert; their presence is refused, not ignored.
@@ -87,6 +88,9 @@ func (c *HFConfig) validate() error {
 	}
 	if len(c.RopeScaling) > 0 && string(c.RopeScaling) != "null" {
 		return fmt.Errorf("rope_scaling %s is not supported", c.RopeScaling)
+	}
+	if c.HiddenAct != "" && c.HiddenAct != "silu" {
+		return fmt.Errorf("hidden_act %q is not supported; LLaMA's FFN is SwiGLU (silu)", c.HiddenAct)
 	}
 	if c.AttentionBias || c.MLPBias {
 		return fmt.Errorf("attention_bias/mlp_bias checkpoints are not supported")

@@ -79,6 +79,7 @@ func (m *Model) Tensor(name string) (TensorInfo, bool) {
 }
 
 // ReadTensor returns the tensor's bytes in its GGUF type and GGUF row order.
+// It and ReadTensorInto are safe for concurrent use (until Close).
 func (m *Model) ReadTensor(name string) ([]byte, error) {
 	t, ok := m.Tensor(name)
 	if !ok {

@@ -280,6 +280,9 @@ func openShards(cfg *HFConfig, paths []string, weightMap map[string]string) (m *
 	for _, f := range files {
 		m.closers = append(m.closers, f)
 	}
+	// GGUF conversions name the model after its directory; do the same so
+	// inspect shows something useful.
+	m.Meta.set("general.name", StringValue(filepath.Base(filepath.Dir(paths[0]))))
 	return m, nil
 }
 

@@ -185,6 +185,7 @@ func TestSafetensorsBadTensors(t *testing.T) {
 	stErr(t, good, "", "config.json")
 	stErr(t, good, `{"model_type":"mistral"}`, "not LLaMA")
 	stErr(t, good, strings.Replace(tinyConfig, `"head_dim":4`, `"head_dim":3`, 1), "head_dim 3")
+	stErr(t, good, strings.Replace(tinyConfig, `"vocab_size":10,`, `"vocab_size":10,"hidden_act":"gelu",`, 1), "hidden_act")
 	stErr(t, good, strings.Replace(tinyConfig, `"num_key_value_heads":1`, `"num_key_value_heads":3`, 1), "num_key_value_heads")
 	stErr(t, good, strings.Replace(tinyConfig, `"bos_token_id":1`, `"bos_token_id":10`, 1), "bos_token_id 10")
 	stErr(t, good, strings.Replace(tinyConfig, `"vocab_size":10,`, `"vocab_size":10,"rope_scaling":{"type":"llama3"},`, 1), "rope_scaling")
