@@ -60,8 +60,8 @@ func dequantQ2K(src []byte, dst []float32) {
 				for half := 0; half < 2; half++ {
 					sc := scales[is]
 					is++
-					dl := d * float32(sc&0xF)
-					ml := min * float32(sc>>4)
+					dl := float32(d * float32(sc&0xF))
+					ml := float32(min * float32(sc>>4))
 					out := y[:16]
 					qq := q[16*half : 16*half+16]
 					for l := range out {
@@ -116,9 +116,9 @@ func dequantQ4K(src []byte, dst []float32) {
 		scales := b[q4kScales : q4kScales+12]
 		for j := 0; j < 4; j++ {
 			sc, m := scaleMinK4(2*j, scales)
-			d1, m1 := d*float32(sc), min*float32(m)
+			d1, m1 := float32(d*float32(sc)), float32(min*float32(m))
 			sc, m = scaleMinK4(2*j+1, scales)
-			d2, m2 := d*float32(sc), min*float32(m)
+			d2, m2 := float32(d*float32(sc)), float32(min*float32(m))
 			q := b[q4kQs+32*j : q4kQs+32*j+32]
 			lo, hi := y[64*j:64*j+32], y[64*j+32:64*j+64]
 			for l := range q {
@@ -139,9 +139,9 @@ func dequantQ5K(src []byte, dst []float32) {
 		u1, u2 := uint8(1), uint8(2)
 		for j := 0; j < 4; j++ {
 			sc, m := scaleMinK4(2*j, scales)
-			d1, m1 := d*float32(sc), min*float32(m)
+			d1, m1 := float32(d*float32(sc)), float32(min*float32(m))
 			sc, m = scaleMinK4(2*j+1, scales)
-			d2, m2 := d*float32(sc), min*float32(m)
+			d2, m2 := float32(d*float32(sc)), float32(min*float32(m))
 			ql := b[q5kQs+32*j : q5kQs+32*j+32]
 			lo, hi := y[64*j:64*j+32], y[64*j+32:64*j+64]
 			for l := range ql {

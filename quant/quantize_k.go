@@ -55,7 +55,7 @@ func quantQ2K(x []float32, dst []byte) {
 			if d == 0 {
 				continue
 			}
-			dm := mAll * float32(sc[j]>>4)
+			dm := float32(mAll * float32(sc[j]>>4))
 			for ii := 0; ii < 16; ii++ {
 				l := nearestInt((v[16*j+ii] + dm) / d)
 				L[16*j+ii] = uint8(clampInt(l, 0, 3))
@@ -213,7 +213,7 @@ func quantKMinScale(v []float32, b []byte, L *[256]uint8, nmax int, rmin, rdelta
 		if d == 0 {
 			continue
 		}
-		dm := mAll * float32(m)
+		dm := float32(mAll * float32(m))
 		for ii := 0; ii < 32; ii++ {
 			l := nearestInt((v[32*j+ii] + dm) / d)
 			L[32*j+ii] = uint8(clampInt(l, 0, nmax))

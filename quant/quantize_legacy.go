@@ -71,8 +71,8 @@ func quantQ4_0(x []float32, dst []byte) {
 		}
 		putF16(b, 0, d)
 		for j := 0; j < 16; j++ {
-			x0 := v[j] * id
-			x1 := v[j+16] * id
+			x0 := float32(v[j] * id)
+			x1 := float32(v[j+16] * id)
 			xi0 := min(15, truncInt(x0+8.5))
 			xi1 := min(15, truncInt(x1+8.5))
 			b[2+j] = uint8(xi0) | uint8(xi1)<<4
@@ -93,8 +93,8 @@ func quantQ4_1(x []float32, dst []byte) {
 		putF16(b, 0, d)
 		putF16(b, 2, mn)
 		for j := 0; j < 16; j++ {
-			x0 := (v[j] - mn) * id
-			x1 := (v[j+16] - mn) * id
+			x0 := float32((v[j] - mn) * id)
+			x1 := float32((v[j+16] - mn) * id)
 			xi0 := min(15, truncInt(x0+0.5))
 			xi1 := min(15, truncInt(x1+0.5))
 			b[4+j] = uint8(xi0) | uint8(xi1)<<4
@@ -115,8 +115,8 @@ func quantQ5_0(x []float32, dst []byte) {
 		putF16(b, 0, d)
 		var qh uint32
 		for j := 0; j < 16; j++ {
-			x0 := v[j] * id
-			x1 := v[j+16] * id
+			x0 := float32(v[j] * id)
+			x1 := float32(v[j+16] * id)
 			xi0 := uint8(min(31, truncInt(x0+16.5)))
 			xi1 := uint8(min(31, truncInt(x1+16.5)))
 			b[6+j] = xi0&0x0F | (xi1&0x0F)<<4
@@ -141,8 +141,8 @@ func quantQ5_1(x []float32, dst []byte) {
 		putF16(b, 2, mn)
 		var qh uint32
 		for j := 0; j < 16; j++ {
-			x0 := (v[j] - mn) * id
-			x1 := (v[j+16] - mn) * id
+			x0 := float32((v[j] - mn) * id)
+			x1 := float32((v[j+16] - mn) * id)
 			xi0 := uint8(truncInt(x0 + 0.5))
 			xi1 := uint8(truncInt(x1 + 0.5))
 			b[8+j] = xi0&0x0F | (xi1&0x0F)<<4
