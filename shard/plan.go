@@ -125,10 +125,13 @@ func (p *Plan) String() string {
 
 // CapacityError says the nodes cannot hold the model, and by how much.
 type CapacityError struct {
-	Need    uint64 // bytes the model needs in all (weights, KV, one stage's scratch)
-	Have    uint64 // bytes the nodes offer in all
-	Missing uint64 // at least this much more memory is needed
-	Covered int    // when Have ≥ Need: the longest prefix of layers that fits
+	Need uint64 // bytes the model needs in all (weights, KV, one stage's scratch)
+	Have uint64 // bytes the nodes offer in all
+	// Missing: when Have < Need, the shortfall; otherwise what a further node
+	// would need to hold the layers after Covered, the longest prefix that
+	// some order of the nodes fits.
+	Missing uint64
+	Covered int
 	Layers  int
 }
 
@@ -138,7 +141,7 @@ func (e *CapacityError) Error() string {
 			fmtGiB(e.Need), fmtGiB(e.Have), fmtGiB(e.Missing))
 	}
 	return fmt.Sprintf("shard: cannot place the model: the nodes offer %s, more than the %s it needs, but no split into contiguous ranges fits; "+
-		"at best layers [0,%d) of %d fit, and at least %s more is needed on one node", fmtGiB(e.Have), fmtGiB(e.Need), e.Covered, e.Layers, fmtGiB(e.Missing))
+		"at best layers [0,%d) of %d fit; the rest needs %s on a further node", fmtGiB(e.Have), fmtGiB(e.Need), e.Covered, e.Layers, fmtGiB(e.Missing))
 }
 
 func fmtGiB(b uint64) string { return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30)) }
@@ -498,13 +501,10 @@ func (c *costs) capacityError() error {
 		covered := 0
 		for _, node := range o {
 			e := covered
-			for e < c.L && c.memory(covered, e+1) <= c.nodes[node].MemoryBytes {
+			for e < c.L && c.fits(node, covered, e+1) {
 				e++
 			}
-			if e == c.L && !c.fits(node, covered, e) {
-				e--
-			}
-			covered = max(covered, e)
+			covered = e
 		}
 		bestCovered = max(bestCovered, covered)
 	}
