@@ -1,0 +1,41 @@
+//go:build !js
+
+package webgpu
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/tabshard/tabshard/kernels/conformance"
+	"github.com/tabshard/tabshard/kernels/cpu"
+)
+
+// open returns a native device or skips when this machine has no Vulkan
+// adapter (CI installs mesa-vulkan-drivers, so it runs there).
+func open(t *testing.T, opts Options) *Device {
+	t.Helper()
+	d, err := New(opts)
+	if errors.Is(err, ErrNoAdapter) {
+		t.Skipf("no Vulkan adapter (install mesa-vulkan-drivers for lavapipe): %v", err)
+	}
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	t.Logf("device: %s", d.Name())
+	return d
+}
+
+func TestConformance(t *testing.T) {
+	dev := open(t, Options{})
+	ref, err := cpu.New(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	conformance.Run(t, ref, dev, conformance.Options{Short: testing.Short(), KVTypes: kvTypes})
+}

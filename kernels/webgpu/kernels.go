@@ -1,0 +1,223 @@
+package webgpu
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"text/template"
+
+	"github.com/gogpu/gputypes"
+	"github.com/gogpu/wgpu"
+	"github.com/tabshard/tabshard/quant"
+)
+
+//go:embed shaders/*.wgsl
+var shaderFS embed.FS
+
+// kernel is one compiled compute pipeline. Binding 0 is always the parameter
+// arena (read-only storage, at this dispatch's offset); bindings 1..nbind are buffers.
+type kernel struct {
+	name   string
+	id     int
+	nbind  int
+	pipe   *wgpu.ComputePipeline
+	layout *wgpu.BindGroupLayout
+	pl     *wgpu.PipelineLayout
+	mod    *wgpu.ShaderModule
+}
+
+func (k *kernel) destroy() {
+	if k == nil {
+		return
+	}
+	k.pipe.Release()
+	k.pl.Release()
+	k.layout.Release()
+	k.mod.Release()
+}
+
+// matShape is the workgroup shape of the matrix kernels.
+type matShape struct{ TPR, RPW int }
+
+// opKernels are the pipelines New compiles.
+type opKernels struct {
+	matvec  map[quant.Type]*kernel // NB = 1
+	matmul  map[quant.Type]*kernel // NB = matBatch
+	embed   map[quant.Type]*kernel
+	rmsnorm *kernel
+	rope    *kernel
+	elem    *kernel
+	addIn   *kernel
+	copy    *kernel
+	topk    *kernel
+	shape   matShape
+}
+
+// matBatch is how many batch rows one matmul workgroup serves.
+const matBatch = 8
+
+// weightTypes are the formats MatMul and Embed accept.
+var weightTypes = []quant.Type{quant.F32, quant.F16, quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q5_K, quant.Q6_K, quant.Q3_K, quant.Q2_K}
+
+func (o *opKernels) destroy() {
+	for _, m := range []map[quant.Type]*kernel{o.matvec, o.matmul, o.embed} {
+		for _, k := range m {
+			k.destroy()
+		}
+	}
+	for _, k := range []*kernel{o.rmsnorm, o.rope, o.elem, o.addIn, o.copy, o.topk} {
+		k.destroy()
+	}
+}
+
+// render instantiates shaders/name with data.
+func render(name string, data any) (string, error) {
+	src, err := shaderFS.ReadFile("shaders/" + name)
+	if err != nil {
+		return "", err
+	}
+	t, err := template.New(name).Option("missingkey=error").Parse(string(src))
+	if err != nil {
+		return "", fmt.Errorf("webgpu: shader template %s: %w", name, err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		return "", fmt.Errorf("webgpu: shader template %s: %w", name, err)
+	}
+	return b.String(), nil
+}
+
+// snippet renders one named block of a template file.
+func snippet(file, block string, data any) (string, error) {
+	src, err := shaderFS.ReadFile("shaders/" + file)
+	if err != nil {
+		return "", err
+	}
+	t, err := template.New(file).Option("missingkey=error").Parse(string(src))
+	if err != nil {
+		return "", fmt.Errorf("webgpu: shader template %s: %w", file, err)
+	}
+	var b bytes.Buffer
+	if err := t.ExecuteTemplate(&b, block, data); err != nil {
+		return "", fmt.Errorf("webgpu: shader block %s/%s: %w", file, block, err)
+	}
+	return b.String(), nil
+}
+
+// newKernel compiles src; readOnly[i] tells whether binding i+1 is read-only.
+func (d *Device) newKernel(name, src string, readOnly ...bool) (*kernel, error) {
+	k := &kernel{name: name, id: int(d.newID()), nbind: len(readOnly)}
+	var err error
+	k.mod, err = d.dev.CreateShaderModule(&wgpu.ShaderModuleDescriptor{Label: name, WGSL: src})
+	if err != nil {
+		return nil, fmt.Errorf("webgpu: compiling shader %s: %w", name, err)
+	}
+	entries := []wgpu.BindGroupLayoutEntry{{
+		Binding: 0, Visibility: wgpu.ShaderStageCompute,
+		Buffer: &gputypes.BufferBindingLayout{Type: gputypes.BufferBindingTypeReadOnlyStorage},
+	}}
+	for i, ro := range readOnly {
+		t := gputypes.BufferBindingTypeStorage
+		if ro {
+			t = gputypes.BufferBindingTypeReadOnlyStorage
+		}
+		entries = append(entries, wgpu.BindGroupLayoutEntry{
+			Binding: uint32(i + 1), Visibility: wgpu.ShaderStageCompute,
+			Buffer: &gputypes.BufferBindingLayout{Type: t},
+		})
+	}
+	k.layout, err = d.dev.CreateBindGroupLayout(&wgpu.BindGroupLayoutDescriptor{Label: name, Entries: entries})
+	if err != nil {
+		k.mod.Release()
+		return nil, fmt.Errorf("webgpu: layout for %s: %w", name, err)
+	}
+	k.pl, err = d.dev.CreatePipelineLayout(&wgpu.PipelineLayoutDescriptor{Label: name, BindGroupLayouts: []*wgpu.BindGroupLayout{k.layout}})
+	if err != nil {
+		k.layout.Release()
+		k.mod.Release()
+		return nil, fmt.Errorf("webgpu: pipeline layout for %s: %w", name, err)
+	}
+	k.pipe, err = d.dev.CreateComputePipeline(&wgpu.ComputePipelineDescriptor{Label: name, Layout: k.pl, Module: k.mod, EntryPoint: "main"})
+	if err != nil {
+		k.pl.Release()
+		k.layout.Release()
+		k.mod.Release()
+		return nil, fmt.Errorf("webgpu: pipeline %s: %w", name, err)
+	}
+	return k, nil
+}
+
+type matData struct {
+	TPR, RPW, NB, WG, Red int
+	Common, Deq           string
+}
+
+func (d *Device) buildKernels() error {
+	o := &d.kern
+	o.matvec = map[quant.Type]*kernel{}
+	o.matmul = map[quant.Type]*kernel{}
+	o.embed = map[quant.Type]*kernel{}
+	// GPUs want wide rows (a warp per row); lavapipe wants narrow
+	// workgroups with many rows each (PLATFORM.md).
+	o.shape = matShape{TPR: 32, RPW: 4}
+	if d.cpuLike {
+		o.shape = matShape{TPR: 4, RPW: 8}
+	}
+	common, err := snippet("formats.wgsl", "common", nil)
+	if err != nil {
+		return err
+	}
+	for _, t := range weightTypes {
+		deq, err := snippet("formats.wgsl", t.String(), nil)
+		if err != nil {
+			return err
+		}
+		for _, nb := range []int{1, matBatch} {
+			md := matData{TPR: o.shape.TPR, RPW: o.shape.RPW, NB: nb, Common: common, Deq: deq}
+			md.WG = md.TPR * md.RPW
+			md.Red = md.WG * nb
+			src, err := render("matmul.wgsl", md)
+			if err != nil {
+				return err
+			}
+			k, err := d.newKernel(fmt.Sprintf("matmul_%s_nb%d", t, nb), src, true, true, false)
+			if err != nil {
+				return err
+			}
+			if nb == 1 {
+				o.matvec[t] = k
+			} else {
+				o.matmul[t] = k
+			}
+		}
+		src, err := render("embed.wgsl", matData{Common: common, Deq: deq})
+		if err != nil {
+			return err
+		}
+		if o.embed[t], err = d.newKernel("embed_"+t.String(), src, true, false); err != nil {
+			return err
+		}
+	}
+	type simple struct {
+		dst  **kernel
+		file string
+		ro   []bool
+	}
+	for _, s := range []simple{
+		{&o.rmsnorm, "rmsnorm.wgsl", []bool{true, true, false}},
+		{&o.rope, "rope.wgsl", []bool{false}},
+		{&o.elem, "elementwise.wgsl", []bool{true, true, false}},
+		{&o.addIn, "addinplace.wgsl", []bool{true, false}},
+		{&o.copy, "copyrows.wgsl", []bool{true, false}},
+		{&o.topk, "topk.wgsl", []bool{true, false}},
+	} {
+		src, err := render(s.file, nil)
+		if err != nil {
+			return err
+		}
+		if *s.dst, err = d.newKernel(s.file, src, s.ro...); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,257 @@
+package webgpu
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gogpu/wgpu"
+	"github.com/tabshard/tabshard/kernels"
+	"github.com/tabshard/tabshard/quant"
+)
+
+// kvKey identifies the attention pipelines of one cache format.
+type kvKey struct {
+	t  quant.Type
+	hd int
+}
+
+type attnKernels struct{ store, attend *kernel }
+
+func (a *attnKernels) destroy() { a.store.destroy(); a.attend.destroy() }
+
+// KVCache holds keys and values per layer in windows of whole slots; layout
+// in shaders/kvformats.wgsl.
+type KVCache struct {
+	d        *Device
+	cfg      kernels.KVConfig
+	rw       int // words per vector
+	perSlot  uint64
+	winSlots int
+	k, v     [][]window // [layer][window]
+	ak       *attnKernels
+	bytes    int64
+	released bool
+}
+
+// Config returns the configuration it was made with.
+func (c *KVCache) Config() kernels.KVConfig { return c.cfg }
+
+// Bytes is the device memory it holds.
+func (c *KVCache) Bytes() int64 { return c.bytes }
+
+// Release frees the GPU memory.
+func (c *KVCache) Release() {
+	d := c.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c.released {
+		return
+	}
+	c.released = true
+	c.releaseLocked()
+}
+
+func (c *KVCache) releaseLocked() {
+	for _, l := range append(c.k, c.v...) {
+		for _, w := range l {
+			c.d.releaseGPU(w.buf, w.id)
+		}
+	}
+	c.k, c.v = nil, nil
+}
+
+func kvRowWords(t quant.Type, hd int) (int, error) {
+	switch t {
+	case quant.F32:
+		return hd, nil
+	case quant.F16:
+		return hd / 2, nil
+	case quant.Q8_0:
+		if hd%32 != 0 {
+			return 0, fmt.Errorf("webgpu: Q8_0 KV cache needs HeadDim a multiple of 32, got %d", hd)
+		}
+		return hd/4 + hd/32, nil
+	}
+	return 0, fmt.Errorf("webgpu: KV cache type %v is not supported (F32, F16, Q8_0)", t)
+}
+
+// attnFor compiles (once per format and head width) the store and attention
+// pipelines; NewKVCache calls it, at model load.
+func (d *Device) attnFor(t quant.Type, hd int) (*attnKernels, error) {
+	key := kvKey{t, hd}
+	if a, ok := d.kvKernel[key]; ok {
+		return a, nil
+	}
+	data := struct{ HD int }{hd}
+	kvc, err := snippet("kvformats.wgsl", t.String()+"_c", data)
+	if err != nil {
+		return nil, err
+	}
+	read, err := snippet("kvformats.wgsl", t.String(), data)
+	if err != nil {
+		return nil, err
+	}
+	store, err := snippet("kvformats.wgsl", t.String()+"_store", data)
+	if err != nil {
+		return nil, err
+	}
+	type src struct {
+		HD      int
+		KVC, KV string
+	}
+	ss, err := render("kvstore.wgsl", src{hd, kvc, store})
+	if err != nil {
+		return nil, err
+	}
+	as, err := render("attention.wgsl", src{hd, kvc, read})
+	if err != nil {
+		return nil, err
+	}
+	a := &attnKernels{}
+	if a.store, err = d.newKernel(fmt.Sprintf("kvstore_%s_%d", t, hd), ss, true, true, false, false); err != nil {
+		return nil, err
+	}
+	if a.attend, err = d.newKernel(fmt.Sprintf("attention_%s_%d", t, hd), as, true, true, true, false); err != nil {
+		a.store.destroy()
+		return nil, err
+	}
+	d.kvKernel[key] = a
+	return a, nil
+}
+
+// NewKVCache allocates a cache and compiles its attention pipelines.
+func (d *Device) NewKVCache(cfg kernels.KVConfig) (kernels.KVCache, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.usable(); err != nil {
+		return nil, err
+	}
+	if cfg.Layers <= 0 || cfg.Slots <= 0 || cfg.Context <= 0 || cfg.KVHeads <= 0 || cfg.HeadDim <= 0 || cfg.HeadDim%2 != 0 {
+		return nil, fmt.Errorf("webgpu: NewKVCache: bad config %+v", cfg)
+	}
+	if cfg.HeadDim > 1024 {
+		return nil, fmt.Errorf("webgpu: NewKVCache: HeadDim %d exceeds 1024", cfg.HeadDim)
+	}
+	rw, err := kvRowWords(cfg.Type, cfg.HeadDim)
+	if err != nil {
+		return nil, err
+	}
+	ak, err := d.attnFor(cfg.Type, cfg.HeadDim)
+	if err != nil {
+		return nil, err
+	}
+	c := &KVCache{d: d, cfg: cfg, rw: rw, ak: ak}
+	c.perSlot = uint64(cfg.Context) * uint64(cfg.KVHeads) * uint64(rw) * 4
+	if c.perSlot > d.bindLimit {
+		return nil, fmt.Errorf("webgpu: NewKVCache: one slot of one layer needs %d bytes, over the %d-byte binding limit (reduce Context)", c.perSlot, d.bindLimit)
+	}
+	c.winSlots = int(min(uint64(cfg.Slots), d.bindLimit/c.perSlot))
+	c.k = make([][]window, cfg.Layers)
+	c.v = make([][]window, cfg.Layers)
+	for l := 0; l < cfg.Layers; l++ {
+		for s0 := 0; s0 < cfg.Slots; s0 += c.winSlots {
+			n := min(c.winSlots, cfg.Slots-s0)
+			for _, dst := range []*[][]window{&c.k, &c.v} {
+				buf, err := d.createBuffer(fmt.Sprintf("kv layer %d slots %d+%d", l, s0, n), uint64(n)*c.perSlot, wgpu.BufferUsageStorage)
+				if err != nil {
+					c.releaseLocked()
+					return nil, err
+				}
+				(*dst)[l] = append((*dst)[l], window{buf: buf, id: d.newID(), row0: s0, rows: n})
+				c.bytes += int64(buf.Size())
+			}
+		}
+	}
+	return c, nil
+}
+
+// Attention stores k and v for each row into the cache, then attends.
+func (d *Device) Attention(dst, q, k, v kernels.Buffer, cache kernels.KVCache, layer, heads int, seq []kernels.Seq) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.usable(); err != nil {
+		return err
+	}
+	c, ok := cache.(*KVCache)
+	if !ok || c == nil || c.d != d {
+		return fmt.Errorf("webgpu: Attention: cache is not a KV cache of this device (%T)", cache)
+	}
+	if c.released {
+		return fmt.Errorf("webgpu: Attention: cache was released")
+	}
+	cfg := c.cfg
+	if layer < 0 || layer >= cfg.Layers {
+		return fmt.Errorf("webgpu: Attention: layer %d outside [0, %d)", layer, cfg.Layers)
+	}
+	if heads <= 0 || heads%cfg.KVHeads != 0 {
+		return fmt.Errorf("webgpu: Attention: %d heads is not a multiple of %d KV heads", heads, cfg.KVHeads)
+	}
+	rows := len(seq)
+	if rows == 0 {
+		return nil
+	}
+	hd := cfg.HeadDim
+	bo, err := d.own("Attention", "dst", dst, rows*heads*hd)
+	if err != nil {
+		return err
+	}
+	bq, err := d.own("Attention", "q", q, rows*heads*hd)
+	if err != nil {
+		return err
+	}
+	bk, err := d.own("Attention", "k", k, rows*cfg.KVHeads*hd)
+	if err != nil {
+		return err
+	}
+	bv, err := d.own("Attention", "v", v, rows*cfg.KVHeads*hd)
+	if err != nil {
+		return err
+	}
+	for r, s := range seq {
+		if s.Slot < 0 || int(s.Slot) >= cfg.Slots || s.Pos < 0 || int(s.Pos) >= cfg.Context {
+			return fmt.Errorf("webgpu: Attention: seq[%d] = %+v outside %d slots × %d positions", r, s, cfg.Slots, cfg.Context)
+		}
+	}
+	sp, err := d.unalias(bo, bq, bk, bv)
+	if err != nil {
+		return err
+	}
+	scale := math.Float32bits(float32(1 / math.Sqrt(float64(hd))))
+	for w := range c.k[layer] {
+		kw, vw := c.k[layer][w], c.v[layer][w]
+		var trip []uint32
+		for r, s := range seq {
+			if int(s.Slot) >= kw.row0 && int(s.Slot) < kw.row0+kw.rows {
+				trip = append(trip, uint32(r), uint32(s.Slot), uint32(s.Pos))
+			}
+		}
+		for len(trip) > 0 {
+			part := trip[:min(len(trip), 3*4096)]
+			trip = trip[len(part):]
+			n := uint32(len(part) / 3)
+			ps := append([]uint32{n, uint32(cfg.Context), uint32(cfg.KVHeads), uint32(kw.row0)}, part...)
+			if err := d.rec.dispatch(c.ak.store, ps, []span{sp[1], sp[2], kw.span(), vw.span()}, n, uint32(cfg.KVHeads), 2); err != nil {
+				return err
+			}
+		}
+	}
+	for w := range c.k[layer] {
+		kw, vw := c.k[layer][w], c.v[layer][w]
+		var trip []uint32
+		for r, s := range seq {
+			if int(s.Slot) >= kw.row0 && int(s.Slot) < kw.row0+kw.rows {
+				trip = append(trip, uint32(r), uint32(s.Slot), uint32(s.Pos))
+			}
+		}
+		for len(trip) > 0 {
+			part := trip[:min(len(trip), 3*4096)]
+			trip = trip[len(part):]
+			n := uint32(len(part) / 3)
+			pa := append([]uint32{n, uint32(cfg.Context), uint32(heads), uint32(cfg.KVHeads), uint32(heads * hd), scale, uint32(kw.row0)}, part...)
+			if err := d.rec.dispatch(c.ak.attend, pa, []span{sp[0], kw.span(), vw.span(), bo.whole()}, n, uint32(heads), 1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

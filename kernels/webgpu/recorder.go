@@ -1,0 +1,299 @@
+package webgpu
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/gogpu/wgpu"
+)
+
+const (
+	// paramWindow is what one dispatch may read of the parameter arena
+	// (16384 u32: sizes plus per-row lists for batches of up to ~5000 rows).
+	paramWindow = 64 << 10
+	// paramArena is the arena per submit; a full arena forces a submit.
+	paramArena = 4 << 20
+	// maxPerSubmit bounds how much work one submit carries so the GPU starts
+	// early on long prefills.
+	maxPerSubmit = 4096
+)
+
+// span is a range of one GPU buffer bound to a shader.
+type span struct {
+	buf  *wgpu.Buffer
+	id   uint64
+	off  uint64
+	size uint64
+}
+
+type bgKey struct {
+	kernel int
+	poff   int // parameter offset (bound statically: see dispatch)
+	n      int
+	spans  [6]struct{ id, off, size uint64 }
+}
+
+// recorder batches dispatches into one command encoder and one parameter
+// arena until flush submits them.
+type recorder struct {
+	d       *Device
+	params  *wgpu.Buffer
+	arena   []byte
+	enc     *wgpu.CommandEncoder
+	pass    *wgpu.ComputePassEncoder
+	count   int
+	groups  map[bgKey]*wgpu.BindGroup
+	scratch *wgpu.Buffer // for ops whose output aliases an input
+	scrID   uint64
+	dummy   *wgpu.Buffer // bound where a shader ignores a binding
+	dumID   uint64
+}
+
+func (r *recorder) dummySpan() span { return span{buf: r.dummy, id: r.dumID, size: 256} }
+
+func (r *recorder) init(d *Device) error {
+	r.d = d
+	var err error
+	r.params, err = d.createBuffer("params", paramArena+paramWindow, wgpu.BufferUsageStorage|wgpu.BufferUsageCopyDst)
+	if err != nil {
+		return err
+	}
+	r.dummy, err = d.createBuffer("unused", 256, wgpu.BufferUsageStorage)
+	if err != nil {
+		return err
+	}
+	r.dumID = d.newID()
+	r.arena = make([]byte, 0, paramArena)
+	r.groups = map[bgKey]*wgpu.BindGroup{}
+	return nil
+}
+
+func (r *recorder) dirty() bool { return r.enc != nil }
+
+func (r *recorder) destroy() {
+	if r.pass != nil {
+		_ = r.pass.End()
+		r.pass = nil
+	}
+	if r.enc != nil {
+		if cb, err := r.enc.Finish(); err == nil {
+			cb.Release()
+		}
+		r.enc = nil
+	}
+	for k, g := range r.groups {
+		g.Release()
+		delete(r.groups, k)
+	}
+	if r.scratch != nil {
+		r.scratch.Release()
+	}
+	if r.params != nil {
+		r.params.Release()
+	}
+	if r.dummy != nil {
+		r.dummy.Release()
+	}
+}
+
+// forget drops cached bind groups that reference buffer id (being released).
+func (r *recorder) forget(id uint64) {
+	for k, g := range r.groups {
+		for i := 0; i < k.n; i++ {
+			if k.spans[i].id == id {
+				g.Release()
+				delete(r.groups, k)
+				break
+			}
+		}
+	}
+}
+
+func (r *recorder) encoder() (*wgpu.CommandEncoder, error) {
+	if r.enc == nil {
+		enc, err := r.d.dev.CreateCommandEncoder(nil)
+		if err != nil {
+			return nil, r.d.fail("creating a command encoder", err)
+		}
+		r.enc = enc
+	}
+	return r.enc, nil
+}
+
+func (r *recorder) computePass() (*wgpu.ComputePassEncoder, error) {
+	if r.pass != nil {
+		return r.pass, nil
+	}
+	enc, err := r.encoder()
+	if err != nil {
+		return nil, err
+	}
+	p, err := enc.BeginComputePass(nil)
+	if err != nil {
+		return nil, r.d.fail("beginning a compute pass", err)
+	}
+	r.pass = p
+	return p, nil
+}
+
+func (r *recorder) endPass() error {
+	if r.pass == nil {
+		return nil
+	}
+	err := r.pass.End()
+	r.pass = nil
+	if err != nil {
+		return r.d.fail("ending a compute pass", err)
+	}
+	return nil
+}
+
+// copy records a buffer-to-buffer copy (outside any compute pass).
+func (r *recorder) copy(src *wgpu.Buffer, srcOff uint64, dst *wgpu.Buffer, dstOff, size uint64) error {
+	if err := r.endPass(); err != nil {
+		return err
+	}
+	enc, err := r.encoder()
+	if err != nil {
+		return err
+	}
+	enc.CopyBufferToBuffer(src, srcOff, dst, dstOff, size)
+	r.count++
+	return nil
+}
+
+// flush submits everything recorded, parameters first.
+func (r *recorder) flush() error {
+	if r.enc == nil {
+		return nil
+	}
+	if err := r.endPass(); err != nil {
+		return err
+	}
+	cb, err := r.enc.Finish()
+	r.enc = nil
+	r.count = 0
+	if err != nil {
+		r.arena = r.arena[:0]
+		return r.d.fail("finishing commands", err)
+	}
+	if len(r.arena) > 0 {
+		err = r.d.queue.WriteBuffer(r.params, 0, r.arena)
+		r.arena = r.arena[:0]
+		if err != nil {
+			cb.Release()
+			return r.d.fail("writing parameters", err)
+		}
+	}
+	if _, err := r.d.queue.Submit(cb); err != nil {
+		return r.d.fail("submitting", err)
+	}
+	return nil
+}
+
+// dispatch records one dispatch of k over the given buffer spans with
+// parameters p (read by the shader as P[0..len(p))).
+func (r *recorder) dispatch(k *kernel, p []uint32, spans []span, x, y, z uint32) error {
+	if len(spans) != k.nbind {
+		return fmt.Errorf("webgpu: internal: kernel %s wants %d buffers, got %d", k.name, k.nbind, len(spans))
+	}
+	if len(p)*4 > paramWindow {
+		return fmt.Errorf("webgpu: %s: too many rows in one call (parameters need %d bytes, at most %d)", k.name, len(p)*4, paramWindow)
+	}
+	if x == 0 || y == 0 || z == 0 {
+		return nil
+	}
+	lim := r.d.limits.MaxComputeWorkgroupsPerDimension
+	if lim > 0 && (x > lim || y > lim || z > lim) {
+		return fmt.Errorf("webgpu: %s: grid %d×%d×%d exceeds the device limit %d", k.name, x, y, z, lim)
+	}
+	if r.count >= maxPerSubmit {
+		if err := r.flush(); err != nil {
+			return err
+		}
+	}
+	align := int(r.d.paramAlign)
+	off := (len(r.arena) + align - 1) / align * align
+	if off+len(p)*4 > paramArena {
+		if err := r.flush(); err != nil {
+			return err
+		}
+		off = 0
+	}
+	for len(r.arena) < off {
+		r.arena = append(r.arena, 0)
+	}
+	for _, v := range p {
+		r.arena = binary.LittleEndian.AppendUint32(r.arena, v)
+	}
+	if len(p) == 0 {
+		r.arena = binary.LittleEndian.AppendUint32(r.arena, 0)
+	}
+	// The parameter offset is baked into the bind group rather than passed
+	// as a dynamic offset: with gogpu on lavapipe, consecutive dispatches of
+	// one pipeline kept the first dispatch's dynamic offset. Decoding repeats
+	// the same dispatch sequence every token, so the cache still hits.
+	bg, err := r.bindGroup(k, off, spans)
+	if err != nil {
+		return err
+	}
+	pass, err := r.computePass()
+	if err != nil {
+		return err
+	}
+	pass.SetPipeline(k.pipe)
+	pass.SetBindGroup(0, bg, nil)
+	pass.Dispatch(x, y, z)
+	r.count++
+	return nil
+}
+
+func (r *recorder) bindGroup(k *kernel, poff int, spans []span) (*wgpu.BindGroup, error) {
+	key := bgKey{kernel: k.id, poff: poff, n: len(spans)}
+	for i, s := range spans {
+		key.spans[i] = struct{ id, off, size uint64 }{s.id, s.off, s.size}
+	}
+	if g, ok := r.groups[key]; ok {
+		return g, nil
+	}
+	entries := make([]wgpu.BindGroupEntry, 0, len(spans)+1)
+	entries = append(entries, wgpu.BindGroupEntry{Binding: 0, Buffer: r.params, Offset: uint64(poff), Size: paramWindow})
+	for i, s := range spans {
+		entries = append(entries, wgpu.BindGroupEntry{Binding: uint32(i + 1), Buffer: s.buf, Offset: s.off, Size: s.size})
+	}
+	g, err := r.d.dev.CreateBindGroup(&wgpu.BindGroupDescriptor{Label: k.name, Layout: k.layout, Entries: entries})
+	if err != nil {
+		return nil, r.d.fail("creating a bind group for "+k.name, err)
+	}
+	if len(r.groups) > 16384 { // unbounded growth guard: start over
+		for kk, gg := range r.groups {
+			gg.Release()
+			delete(r.groups, kk)
+		}
+	}
+	r.groups[key] = g
+	return g, nil
+}
+
+// scratchSpan returns a scratch buffer of at least size bytes. Reusing it
+// within one submit is safe: commands run in order with barriers between.
+func (r *recorder) scratchSpan(size uint64) (span, error) {
+	size = (size + 255) &^ 255
+	if r.scratch == nil || r.scratch.Size() < size {
+		if r.scratch != nil {
+			if err := r.flush(); err != nil {
+				return span{}, err
+			}
+			r.forget(r.scrID)
+			r.scratch.Release()
+			r.scratch = nil
+		}
+		b, err := r.d.createBuffer("scratch", size, storageUsage)
+		if err != nil {
+			return span{}, err
+		}
+		r.scratch = b
+		r.scrID = r.d.newID()
+	}
+	return span{buf: r.scratch, id: r.scrID, off: 0, size: size}, nil
+}

@@ -1,0 +1,206 @@
+// Weight decoders: one per format, each defining
+//   fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>)
+// which writes the 32 consecutive weights of "unit" u (columns 32u..32u+31)
+// of row r into o. W (array<u32>) is one window of the matrix: rows
+// [row0, row0+rows) of the tensor, row r counted from the window start.
+// rs is the row stride in u32 words of the per-row part; so is where the
+// window's scale array starts (only Q8_0 and Q4_0 have one).
+//
+// Device layouts (all u32-aligned; repacked by matrix.go on upload):
+//   F32   row-major f32 bits; rs = cols.
+//   F16   row-major, two halves per u32 (low half = even column); rs = cols/2.
+//   Q8_0  structure of arrays: the 32 int8 quants of every block, 8 words per
+//         block, row-major (rs = cols/32*8); then at word so the f16 scales of
+//         all the window's blocks, two per word (block g in word so+g/2, low
+//         half when g is even). 34 bytes/block as in GGUF, now aligned.
+//   Q4_0  same idea: 16 bytes of nibbles per block (4 words, GGUF order: byte
+//         l holds weight l in its low and weight l+16 in its high nibble), then
+//         the f16 scales two per word at so. 18 bytes/block.
+//   Q4_K  GGUF block unchanged (144 bytes = 36 words): word 0 = d|dmin (f16),
+//         words 1-3 = 12 bytes of 6-bit scales/mins, words 4-35 = qs.
+//   Q5_K  GGUF block unchanged (176 bytes = 44 words): d|dmin, scales (1-3),
+//         qh (4-11), qs (12-43).
+//   Q6_K  GGUF block (210 bytes) padded to 212 (53 words): ql (0-31),
+//         qh (32-47), int8 scales (48-51), d in the low half of word 52.
+//   Q3_K  GGUF block (110 bytes) padded to 112 (28 words): hmask (0-7),
+//         qs (8-23), scales (24-26), d in the low half of word 27.
+//   Q2_K  GGUF block unchanged (84 bytes = 21 words): scales (0-3), qs (4-19),
+//         word 20 = d|dmin.
+// K-quant units are sub-blocks: block u/8, sub-block u%8.
+
+{{define "common"}}
+
+fn nib(w: u32) -> vec4<f32> { return vec4<f32>((vec4<u32>(w) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(15u)); }
+fn crumb(w: u32) -> vec4<f32> { return vec4<f32>((vec4<u32>(w) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(3u)); }
+fn sbytes(w: u32) -> vec4<f32> {
+  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
+}
+fn wbyte(base: u32, n: u32) -> u32 { return (W[base + n / 4u] >> (8u * (n % 4u))) & 255u; }
+fn half_at(word: u32, hi: bool) -> f32 {
+  let v = unpack2x16float(word);
+  return select(v.x, v.y, hi);
+}
+{{end}}
+
+{{define "F32"}}
+fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
+  let b = r * rs + u * 32u;
+  for (var i = 0u; i < 8u; i++) {
+    (*o)[i] = bitcast<vec4<f32>>(vec4<u32>(W[b + 4u * i], W[b + 4u * i + 1u], W[b + 4u * i + 2u], W[b + 4u * i + 3u]));
+  }
+}
+{{end}}
+
+{{define "F16"}}
+fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
+  let b = r * rs + u * 16u;
+  for (var i = 0u; i < 8u; i++) {
+    (*o)[i] = vec4<f32>(unpack2x16float(W[b + 2u * i]), unpack2x16float(W[b + 2u * i + 1u]));
+  }
+}
+{{end}}
+
+{{define "Q8_0"}}
+fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
+  let g = r * (rs / 8u) + u;
+  let d = half_at(W[so + g / 2u], (g & 1u) == 1u);
+  let b = r * rs + u * 8u;
+  for (var i = 0u; i < 8u; i++) {
+    (*o)[i] = d * sbytes(W[b + i]);
+  }
+}
+{{end}}
+
+{{define "Q4_0"}}
+fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
+  let g = r * (rs / 4u) + u;
+  let d = half_at(W[so + g / 2u], (g & 1u) == 1u);
+  let b = r * rs + u * 4u;
+  for (var k = 0u; k < 4u; k++) {
+    let w = W[b + k];
+    (*o)[k] = d * (nib(w) - vec4<f32>(8.0));
+    (*o)[k + 4u] = d * (nib(w >> 4u) - vec4<f32>(8.0));
+  }
+}
+{{end}}
+
+{{define "Q4_K"}}
+fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
+  let base = r * rs + (u / 8u) * 36u;
+  let s = u % 8u;
+  let dm = unpack2x16float(W[base]);
+  var sc: u32;
+  var mn: u32;
+  if (s < 4u) {
+    sc = wbyte(base + 1u, s) & 63u;
+    mn = wbyte(base + 1u, s + 4u) & 63u;
+  } else {
+    sc = (wbyte(base + 1u, s + 4u) & 15u) | ((wbyte(base + 1u, s - 4u) >> 6u) << 4u);
+    mn = (wbyte(base + 1u, s + 4u) >> 4u) | ((wbyte(base + 1u, s) >> 6u) << 4u);
+  }
+  let d = dm.x * f32(sc);
+  let m = dm.y * f32(mn);
+  let q = base + 4u + 8u * (s / 2u);
+  let sh = 4u * (s % 2u);
+  for (var k = 0u; k < 8u; k++) {
+    (*o)[k] = d * nib(W[q + k] >> sh) - vec4<f32>(m);
+  }
+}
+{{end}}
+
+{{define "Q5_K"}}
+fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
+  let base = r * rs + (u / 8u) * 44u;
+  let s = u % 8u;
+  let dm = unpack2x16float(W[base]);
+  var sc: u32;
+  var mn: u32;
+  if (s < 4u) {
+    sc = wbyte(base + 1u, s) & 63u;
+    mn = wbyte(base + 1u, s + 4u) & 63u;
+  } else {
+    sc = (wbyte(base + 1u, s + 4u) & 15u) | ((wbyte(base + 1u, s - 4u) >> 6u) << 4u);
+    mn = (wbyte(base + 1u, s + 4u) >> 4u) | ((wbyte(base + 1u, s) >> 6u) << 4u);
+  }
+  let d = dm.x * f32(sc);
+  let m = dm.y * f32(mn);
+  let q = base + 12u + 8u * (s / 2u);
+  let sh = 4u * (s % 2u);
+  for (var k = 0u; k < 8u; k++) {
+    let lo = (vec4<u32>(W[q + k] >> sh) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(15u);
+    let hi = ((vec4<u32>(W[base + 4u + k] >> s) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(1u)) << vec4<u32>(4u);
+    (*o)[k] = d * vec4<f32>(lo | hi) - vec4<f32>(m);
+  }
+}
+{{end}}
+
+{{define "Q6_K"}}
+fn q6scale(base: u32, i: u32) -> f32 {
+  let b = wbyte(base + 48u, i);
+  return f32(bitcast<i32>(b << 24u) >> 24u);
+}
+fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
+  let base = r * rs + (u / 8u) * 53u;
+  let s = u % 8u;
+  let h = s / 4u;
+  let q = s % 4u;
+  let d = unpack2x16float(W[base + 52u]).x;
+  let d0 = d * q6scale(base, 8u * h + 2u * q);
+  let d1 = d * q6scale(base, 8u * h + 2u * q + 1u);
+  let ql = base + 16u * h + 8u * (q & 1u);
+  let qh = base + 32u + 8u * h;
+  let sh = 4u * (q / 2u);
+  for (var k = 0u; k < 8u; k++) {
+    let lo = (vec4<u32>(W[ql + k] >> sh) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(15u);
+    let hi = (vec4<u32>(W[qh + k] >> (2u * q)) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(3u);
+    let v = vec4<f32>(lo | (hi << vec4<u32>(4u))) - vec4<f32>(32.0);
+    (*o)[k] = select(d1, d0, k < 4u) * v;
+  }
+}
+{{end}}
+
+{{define "Q3_K"}}
+fn q3scale(base: u32, i: u32) -> f32 {
+  var lo: u32;
+  if (i < 8u) {
+    lo = wbyte(base + 24u, i) & 15u;
+  } else {
+    lo = wbyte(base + 24u, i - 8u) >> 4u;
+  }
+  let hi = (wbyte(base + 24u, 8u + i % 4u) >> (2u * (i / 4u))) & 3u;
+  return f32(i32(lo | (hi << 4u)) - 32);
+}
+fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
+  let base = r * rs + (u / 8u) * 28u;
+  let s = u % 8u;
+  let h = s / 4u;
+  let j = s % 4u;
+  let d = unpack2x16float(W[base + 27u]).x;
+  let d0 = d * q3scale(base, 2u * s);
+  let d1 = d * q3scale(base, 2u * s + 1u);
+  let qs = base + 8u + 8u * h;
+  for (var k = 0u; k < 8u; k++) {
+    let q = crumb(W[qs + k] >> (2u * j));
+    let m = vec4<f32>((vec4<u32>(W[base + k] >> s) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(1u));
+    (*o)[k] = select(d1, d0, k < 4u) * (q - 4.0 * (vec4<f32>(1.0) - m));
+  }
+}
+{{end}}
+
+{{define "Q2_K"}}
+fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
+  let base = r * rs + (u / 8u) * 21u;
+  let s = u % 8u;
+  let h = s / 4u;
+  let j = s % 4u;
+  let dm = unpack2x16float(W[base + 20u]);
+  let s0 = wbyte(base, 2u * s);
+  let s1 = wbyte(base, 2u * s + 1u);
+  let qs = base + 4u + 8u * h;
+  for (var k = 0u; k < 8u; k++) {
+    let sc = select(s1, s0, k < 4u);
+    let q = crumb(W[qs + k] >> (2u * j));
+    (*o)[k] = dm.x * f32(sc & 15u) * q - vec4<f32>(dm.y * f32(sc >> 4u));
+  }
+}
+{{end}}
