@@ -12,7 +12,6 @@
 package conformance
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -60,7 +59,7 @@ type pair struct {
 // Run checks dev against ref. Failures are reported through t; a device
 // that cannot even allocate stops the run.
 func Run(t *testing.T, ref, dev kernels.Device, opts Options) {
-	p := &pair{t: t, ref: ref, dev: dev, rng: rand.New(rand.NewPCG(1, 2))}
+	p := &pair{t: t, ref: ref, dev: dev, rng: newRand()}
 	groups := []struct {
 		name string
 		fn   func(*testing.T, *pair, Options)
@@ -183,7 +182,7 @@ func compare(t *testing.T, what string, ref, dev []float32, w int, tl tol) {
 		t.Fatalf("%s: lengths %d vs %d", what, len(ref), len(dev))
 	}
 	bad := 0
-	var worst float64
+	var worst, worstOK float64
 	worstAt := -1
 	for r0 := 0; r0 < len(ref); r0 += w {
 		row := ref[r0:min(r0+w, len(ref))]
@@ -195,6 +194,9 @@ func compare(t *testing.T, what string, ref, dev []float32, w int, tl tol) {
 		lim := tl.Abs + tl.Rel*scale
 		for i := range row {
 			e := math.Abs(float64(dev[r0+i]) - float64(row[i]))
+			if lim > 0 {
+				worstOK = max(worstOK, e/lim)
+			}
 			if e > lim || math.IsNaN(float64(dev[r0+i])) != math.IsNaN(float64(row[i])) {
 				bad++
 				if r := e / max(lim, 1e-30); r > worst || worstAt < 0 {
@@ -206,7 +208,9 @@ func compare(t *testing.T, what string, ref, dev []float32, w int, tl tol) {
 	if bad > 0 {
 		t.Errorf("%s: %d of %d values out of tolerance %+v; worst at %d: dev %g ref %g (%.3g× the bound)",
 			what, bad, len(ref), tl, worstAt, dev[worstAt], ref[worstAt], worst)
+	} else if testing.Verbose() {
+		t.Logf("%s: worst error %.3g of the bound %+v", what, worstOK, tl)
 	}
 }
 
-func name(parts ...any) string { return fmt.Sprint(parts...) }
+func newRand() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }

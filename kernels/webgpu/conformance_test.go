@@ -39,3 +39,16 @@ func TestConformance(t *testing.T) {
 	defer ref.Close()
 	conformance.Run(t, ref, dev, conformance.Options{Short: testing.Short(), KVTypes: kvTypes})
 }
+
+// TestConformanceWindows forces 1 MiB bindings so that weight matrices,
+// embedding tables and KV caches are split into several windows.
+func TestConformanceWindows(t *testing.T) {
+	dev := open(t, Options{MaxBinding: 1 << 20})
+	ref, err := cpu.New(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	conformance.Run(t, ref, dev, conformance.Options{Short: true, KVTypes: kvTypes, Only: []string{"matmul", "embed"}})
+	conformance.RunWindowed(t, ref, dev)
+}

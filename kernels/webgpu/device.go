@@ -21,6 +21,9 @@ type Options struct {
 	// DefaultTimeout. When it expires the device is marked unusable: queued
 	// work may still be running and its results cannot be trusted.
 	Timeout time.Duration
+	// MaxBinding, when non-zero, caps storage bindings below the device's
+	// limit (at least 1 MiB). Tests use it to exercise windowed tensors.
+	MaxBinding uint64
 }
 
 // DefaultTimeout is generous because lavapipe runs big matmuls at ~1 GB/s.
@@ -63,8 +66,11 @@ func newDevice(dev *wgpu.Device, name string, cpuLike bool, opts Options) (*Devi
 	if d.limits.MaxBufferSize > 0 {
 		d.bindLimit = min(d.bindLimit, d.limits.MaxBufferSize)
 	}
+	if opts.MaxBinding > 0 {
+		d.bindLimit = min(d.bindLimit, max(opts.MaxBinding, 1<<20))
+	}
 	d.bindLimit &^= 255
-	if d.bindLimit < 16<<20 {
+	if d.bindLimit < 1<<20 {
 		return nil, fmt.Errorf("webgpu: %s allows storage bindings of only %d bytes", name, d.bindLimit)
 	}
 	d.paramAlign = uint64(max(d.limits.MinStorageBufferOffsetAlignment, 256))
@@ -149,7 +155,7 @@ func (d *Device) createBuffer(label string, size uint64, usage wgpu.BufferUsage)
 }
 
 // kvTypes are the KV-cache formats NewKVCache accepts.
-var kvTypes = []quant.Type{quant.F32, quant.F16, quant.Q8_0}
+var kvTypes = []quant.Type{quant.F32, quant.F16, quant.Q8_0, quant.Q4_0}
 
 const storageUsage = wgpu.BufferUsageStorage | wgpu.BufferUsageCopyDst | wgpu.BufferUsageCopySrc
 

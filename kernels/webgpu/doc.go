@@ -9,8 +9,8 @@
 // (Options.Timeout).
 //
 // Per-dispatch parameters (sizes, row lists, positions) are packed into one
-// parameter arena per submit and bound through a dynamic storage offset, so
-// bind groups depend only on the buffers involved and are cached.
+// parameter arena per submit; bind groups (buffers plus parameter offset) are
+// cached, and decoding repeats the same sequence every token, so they hit.
 //
 // WGSL sources live in shaders/*.wgsl and are instantiated with text/template
 // (naga has no `override`); every pipeline is compiled by New (the ops) or

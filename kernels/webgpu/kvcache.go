@@ -71,8 +71,13 @@ func kvRowWords(t quant.Type, hd int) (int, error) {
 			return 0, fmt.Errorf("webgpu: Q8_0 KV cache needs HeadDim a multiple of 32, got %d", hd)
 		}
 		return hd/4 + hd/32, nil
+	case quant.Q4_0:
+		if hd%32 != 0 {
+			return 0, fmt.Errorf("webgpu: Q4_0 KV cache needs HeadDim a multiple of 32, got %d", hd)
+		}
+		return hd/8 + hd/32, nil
 	}
-	return 0, fmt.Errorf("webgpu: KV cache type %v is not supported (F32, F16, Q8_0)", t)
+	return 0, fmt.Errorf("webgpu: KV cache type %v is not supported (F32, F16, Q8_0, Q4_0)", t)
 }
 
 // attnFor compiles (once per format and head width) the store and attention

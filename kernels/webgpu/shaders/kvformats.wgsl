@@ -100,3 +100,65 @@ fn store(z: u32, b: u32, src: u32, li: u32) {
 }
 {{end}}
 
+{{define "Q4_0_c"}}
+// Q4_0: RW = HD/8 + HD/32: the nibbles of the HD/32 blocks in ggml order (4
+// words per block: byte l holds element l low, element l+16 high), then one
+// f32 scale per block (the f16-rounded ggml scale). Value words are virtual:
+// w = 8·block + j reads the low (j < 4) or high (j ≥ 4) nibbles of word j%4,
+// which are elements 4w..4w+3.
+const QW = {{.HD}}u / 8u;
+const RW = {{.HD}}u / 8u + {{.HD}}u / 32u;
+const VW = {{.HD}}u / 4u;
+fn nib4(w: u32) -> vec4<f32> { return vec4<f32>((vec4<u32>(w) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(15u)) - vec4<f32>(8.0); }
+{{end}}
+
+{{define "Q4_0"}}
+fn kdot(base: u32) -> f32 {
+  var s = 0.0;
+  for (var blk = 0u; blk < {{.HD}}u / 32u; blk++) {
+    var t = 0.0;
+    for (var k = 0u; k < 4u; k++) {
+      let w = K[base + 4u * blk + k];
+      let d0 = 32u * blk + 4u * k;
+      t += dot(vec4<f32>(q[d0], q[d0 + 1u], q[d0 + 2u], q[d0 + 3u]), nib4(w));
+      t += dot(vec4<f32>(q[d0 + 16u], q[d0 + 17u], q[d0 + 18u], q[d0 + 19u]), nib4(w >> 4u));
+    }
+    s += t * bitcast<f32>(K[base + QW + blk]);
+  }
+  return s;
+}
+fn vload(base: u32, w: u32) -> vec4<f32> {
+  let blk = w / 8u;
+  let j = w % 8u;
+  let word = V[base + 4u * blk + j % 4u];
+  return bitcast<f32>(V[base + QW + blk]) * nib4(word >> (4u * (j / 4u)));
+}
+{{end}}
+
+{{define "Q4_0_store"}}
+fn store(z: u32, b: u32, src: u32, li: u32) {
+  for (var blk = li; blk < {{.HD}}u / 32u; blk += 64u) {
+    var amax = 0.0;
+    var mx = 0.0;
+    for (var i = 0u; i < 32u; i++) {
+      let v = get(z, src + 32u * blk + i);
+      if (abs(v) > amax) { amax = abs(v); mx = v; }
+    }
+    let d = mx / -8.0;
+    var id = 0.0;
+    if (d != 0.0) { id = 1.0 / d; }
+    for (var k = 0u; k < 4u; k++) {
+      var w = 0u;
+      for (var e = 0u; e < 4u; e++) {
+        let x0 = get(z, src + 32u * blk + 4u * k + e) * id;
+        let x1 = get(z, src + 32u * blk + 16u + 4u * k + e) * id;
+        let q0 = u32(min(15, i32(x0 + 8.5)));
+        let q1 = u32(min(15, i32(x1 + 8.5)));
+        w = w | ((q0 | (q1 << 4u)) << (8u * e));
+      }
+      put(z, b + 4u * blk + k, w);
+    }
+    put(z, b + QW + blk, bitcast<u32>(unpack2x16float(pack2x16float(vec2<f32>(d, 0.0))).x));
+  }
+}
+{{end}}
