@@ -47,7 +47,7 @@ func q3kUnpackScales(s []byte, out *[16]int8) {
 	}
 }
 
-func dequantQ2K(src []byte, dst []float32) {
+func dequantQ2KGeneric(src []byte, dst []float32) {
 	for len(dst) >= 256 && len(src) >= 84 {
 		b, y := src[:84], dst[:256]
 		d, min := f16At(b, q2kD), f16At(b, q2kDmin)
@@ -75,7 +75,7 @@ func dequantQ2K(src []byte, dst []float32) {
 	}
 }
 
-func dequantQ3K(src []byte, dst []float32) {
+func dequantQ3KGeneric(src []byte, dst []float32) {
 	var scales [16]int8
 	for len(dst) >= 256 && len(src) >= 110 {
 		b, y := src[:110], dst[:256]
@@ -109,7 +109,7 @@ func dequantQ3K(src []byte, dst []float32) {
 	}
 }
 
-func dequantQ4K(src []byte, dst []float32) {
+func dequantQ4KGeneric(src []byte, dst []float32) {
 	for len(dst) >= 256 && len(src) >= 144 {
 		b, y := src[:144], dst[:256]
 		d, min := f16At(b, q4kD), f16At(b, q4kDmin)
@@ -130,7 +130,7 @@ func dequantQ4K(src []byte, dst []float32) {
 	}
 }
 
-func dequantQ5K(src []byte, dst []float32) {
+func dequantQ5KGeneric(src []byte, dst []float32) {
 	for len(dst) >= 256 && len(src) >= 176 {
 		b, y := src[:176], dst[:256]
 		d, min := f16At(b, q5kD), f16At(b, q5kDmin)
@@ -162,7 +162,7 @@ func dequantQ5K(src []byte, dst []float32) {
 	}
 }
 
-func dequantQ6K(src []byte, dst []float32) {
+func dequantQ6KGeneric(src []byte, dst []float32) {
 	for len(dst) >= 256 && len(src) >= 210 {
 		b, y := src[:210], dst[:256]
 		d := f16At(b, q6kD)

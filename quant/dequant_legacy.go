@@ -1,6 +1,9 @@
 package quant
 
-import "math"
+import (
+	"encoding/binary"
+	"math"
+)
 
 // Dequantizers for the 32-weight block formats. Each mirrors llama.cpp's
 // dequantize_row_* operation for operation (float32 throughout, products
@@ -9,7 +12,7 @@ import "math"
 
 func f16At(b []byte, i int) float32 { return f16Table[uint16(b[i])|uint16(b[i+1])<<8] }
 
-func dequantQ4_0(src []byte, dst []float32) {
+func dequantQ4_0Generic(src []byte, dst []float32) {
 	for len(dst) >= 32 && len(src) >= 18 {
 		b, y := src[:18], dst[:32]
 		d := f16At(b, 0)
@@ -67,7 +70,7 @@ func dequantQ5_1(src []byte, dst []float32) {
 	}
 }
 
-func dequantQ8_0(src []byte, dst []float32) {
+func dequantQ8_0Generic(src []byte, dst []float32) {
 	for len(dst) >= 32 && len(src) >= 34 {
 		b, y := src[:34], dst[:32]
 		d := f16At(b, 0)
@@ -80,22 +83,27 @@ func dequantQ8_0(src []byte, dst []float32) {
 }
 
 func dequantF32(src []byte, dst []float32) {
+	if w, ok := bytesAsF32(src, len(dst)); ok {
+		copy(dst, w)
+		return
+	}
+	src = src[:4*len(dst)]
 	for i := range dst {
-		b := src[4*i : 4*i+4]
-		dst[i] = math.Float32frombits(uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24)
+		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
 	}
 }
 
-func dequantF16(src []byte, dst []float32) {
+func dequantF16Generic(src []byte, dst []float32) {
+	src = src[:2*len(dst)]
+	tab := f16Table
 	for i := range dst {
-		b := src[2*i : 2*i+2]
-		dst[i] = f16Table[uint16(b[0])|uint16(b[1])<<8]
+		dst[i] = tab[binary.LittleEndian.Uint16(src[2*i:])]
 	}
 }
 
 func dequantBF16(src []byte, dst []float32) {
+	src = src[:2*len(dst)]
 	for i := range dst {
-		b := src[2*i : 2*i+2]
-		dst[i] = math.Float32frombits((uint32(b[0]) | uint32(b[1])<<8) << 16)
+		dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)
 	}
 }

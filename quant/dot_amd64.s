@@ -168,3 +168,35 @@ q80block:
 	VZEROUPPER
 	MOVSS X0, ret+24(FP)
 	RET
+
+// func f16ToF32F16C(h *byte, dst *float32, n int)
+TEXT ·f16ToF32F16C(SB), NOSPLIT, $0-24
+	MOVQ h+0(FP), SI
+	MOVQ dst+8(FP), DI
+	MOVQ n+16(FP), CX
+
+cvtloop8:
+	CMPQ CX, $8
+	JL   cvttail
+	VCVTPH2PS (SI), Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ $16, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  cvtloop8
+
+cvttail:
+	TESTQ CX, CX
+	JE    cvtdone
+	MOVWLZX   (SI), AX
+	VMOVD     AX, X0
+	VCVTPH2PS X0, X0
+	MOVSS     X0, (DI)
+	ADDQ $2, SI
+	ADDQ $4, DI
+	DECQ CX
+	JMP  cvttail
+
+cvtdone:
+	VZEROUPPER
+	RET

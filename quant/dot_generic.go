@@ -13,3 +13,12 @@ func dotQ3K(row []byte, x []float32) float32  { return dotQ3KGeneric(row, x) }
 func dotQ4K(row []byte, x []float32) float32  { return dotQ4KGeneric(row, x) }
 func dotQ5K(row []byte, x []float32) float32  { return dotQ5KGeneric(row, x) }
 func dotQ6K(row []byte, x []float32) float32  { return dotQ6KGeneric(row, x) }
+
+func dequantF16(src []byte, dst []float32)  { dequantF16Generic(src, dst) }
+func dequantQ8_0(src []byte, dst []float32) { dequantQ8_0Generic(src, dst) }
+func dequantQ4_0(src []byte, dst []float32) { dequantQ4_0Generic(src, dst) }
+func dequantQ2K(src []byte, dst []float32)  { dequantQ2KGeneric(src, dst) }
+func dequantQ3K(src []byte, dst []float32)  { dequantQ3KGeneric(src, dst) }
+func dequantQ4K(src []byte, dst []float32)  { dequantQ4KGeneric(src, dst) }
+func dequantQ5K(src []byte, dst []float32)  { dequantQ5KGeneric(src, dst) }
+func dequantQ6K(src []byte, dst []float32)  { dequantQ6KGeneric(src, dst) }

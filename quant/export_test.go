@@ -13,3 +13,18 @@ var GenericDot = map[Type]func([]byte, []float32) float32{
 	Q5_K: dotQ5KGeneric,
 	Q6_K: dotQ6KGeneric,
 }
+
+// DequantF16Generic is the table-driven f16 conversion non-F16C CPUs run.
+var DequantF16Generic = dequantF16Generic
+
+// GenericDequant holds the scalar dequantizers that have vector twins.
+var GenericDequant = map[Type]func([]byte, []float32){
+	F16:  dequantF16Generic,
+	Q8_0: dequantQ8_0Generic,
+	Q4_0: dequantQ4_0Generic,
+	Q2_K: dequantQ2KGeneric,
+	Q3_K: dequantQ3KGeneric,
+	Q4_K: dequantQ4KGeneric,
+	Q5_K: dequantQ5KGeneric,
+	Q6_K: dequantQ6KGeneric,
+}

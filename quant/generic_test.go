@@ -32,3 +32,32 @@ func TestGenericKernels(t *testing.T) {
 		}
 	}
 }
+
+// The vector dequantizers are bit-identical to the scalar ones, on random
+// block bytes (any scale bit pattern, NaN and Inf included) and on real
+// quantized data.
+func TestDequantizeKernelsMatch(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 20))
+	for ty, generic := range quant.GenericDequant {
+		n := 256 * 24
+		raw := make([]byte, mustRowBytes(ty, n))
+		for i := range raw {
+			raw[i] = byte(r.Uint32())
+		}
+		quantized := make([]byte, len(raw))
+		if err := quant.Quantize(ty, randomWeights(r, n), quantized); err != nil {
+			t.Fatal(err)
+		}
+		for name, src := range map[string][]byte{"random bytes": raw, "quantized": quantized} {
+			fast, slow := make([]float32, n), make([]float32, n)
+			quant.DequantizeRow(ty, src, fast)
+			generic(src, slow)
+			for i := range fast {
+				a, b := fast[i], slow[i]
+				if math.Float32bits(a) != math.Float32bits(b) && !(a != a && b != b) {
+					t.Fatalf("%s %s: value %d: vector %v (%#08x), scalar %v (%#08x)", ty, name, i, a, math.Float32bits(a), b, math.Float32bits(b))
+				}
+			}
+		}
+	}
+}

@@ -115,3 +115,24 @@ func TestBF16(t *testing.T) {
 		}
 	}
 }
+
+// The F16C row conversion and the table agree on every half, NaNs aside
+// (both are NaN; payload quieting may differ).
+func TestDequantizeF16AllValues(t *testing.T) {
+	src := make([]byte, 2<<16+2) // plus one odd tail value
+	for i := 0; i <= 1<<16; i++ {
+		src[2*i], src[2*i+1] = byte(i), byte(i>>8)
+	}
+	fast := make([]float32, 1<<16+1)
+	if err := quant.Dequantize(quant.F16, src, fast); err != nil {
+		t.Fatal(err)
+	}
+	slow := make([]float32, len(fast))
+	quant.DequantF16Generic(src, slow)
+	for i := range fast {
+		a, b := fast[i], slow[i]
+		if math.Float32bits(a) != math.Float32bits(b) && !(a != a && b != b) {
+			t.Fatalf("half %#04x: %v vs %v", uint16(i), a, b)
+		}
+	}
+}
