@@ -200,3 +200,68 @@ cvttail:
 cvtdone:
 	VZEROUPPER
 	RET
+
+// func dotBF16AVX2(h *byte, x *float32, n int) float32
+// bf16 -> f32 is a 16-bit left shift of the widened word.
+TEXT ·dotBF16AVX2(SB), NOSPLIT, $0-28
+	MOVQ h+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+bf16loop32:
+	CMPQ CX, $32
+	JL   bf16loop8
+	VPMOVZXWD   (SI), Y4
+	VPMOVZXWD   16(SI), Y5
+	VPMOVZXWD   32(SI), Y6
+	VPMOVZXWD   48(SI), Y7
+	VPSLLD      $16, Y4, Y4
+	VPSLLD      $16, Y5, Y5
+	VPSLLD      $16, Y6, Y6
+	VPSLLD      $16, Y7, Y7
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ $64, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP  bf16loop32
+
+bf16loop8:
+	CMPQ CX, $8
+	JL   bf16reduce
+	VPMOVZXWD   (SI), Y4
+	VPSLLD      $16, Y4, Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ $16, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  bf16loop8
+
+bf16reduce:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	REDUCE_Y0
+
+bf16tail:
+	TESTQ CX, CX
+	JE    bf16done
+	MOVWLZX     (SI), AX
+	SHLL        $16, AX
+	VMOVD       AX, X1
+	VFMADD231SS (DI), X1, X0
+	ADDQ $2, SI
+	ADDQ $4, DI
+	DECQ CX
+	JMP  bf16tail
+
+bf16done:
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET

@@ -6,8 +6,12 @@ package quant
 
 func dotF32(a, b []float32) float32           { return dotF32Generic(a, b) }
 func dotF16(row []byte, x []float32) float32  { return dotF16Generic(row, x) }
+func dotBF16(row []byte, x []float32) float32 { return dotBF16Generic(row, x) }
 func dotQ8_0(row []byte, x []float32) float32 { return dotQ8_0Generic(row, x) }
 func dotQ4_0(row []byte, x []float32) float32 { return dotQ4_0Generic(row, x) }
+func dotQ4_1(row []byte, x []float32) float32 { return dotQ4_1Generic(row, x) }
+func dotQ5_0(row []byte, x []float32) float32 { return dotQ5_0Generic(row, x) }
+func dotQ5_1(row []byte, x []float32) float32 { return dotQ5_1Generic(row, x) }
 func dotQ2K(row []byte, x []float32) float32  { return dotQ2KGeneric(row, x) }
 func dotQ3K(row []byte, x []float32) float32  { return dotQ3KGeneric(row, x) }
 func dotQ4K(row []byte, x []float32) float32  { return dotQ4KGeneric(row, x) }

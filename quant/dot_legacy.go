@@ -47,7 +47,7 @@ func dotF16Generic(row []byte, x []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-func dotBF16(row []byte, x []float32) float32 {
+func dotBF16Generic(row []byte, x []float32) float32 {
 	var s0, s1, s2, s3 float32
 	n := len(x)
 	row = row[:2*n]
@@ -105,7 +105,7 @@ func dotQ4_0Generic(row []byte, x []float32) float32 {
 	return acc
 }
 
-func dotQ4_1(row []byte, x []float32) float32 {
+func dotQ4_1Generic(row []byte, x []float32) float32 {
 	var acc float32
 	for len(x) >= 32 && len(row) >= 20 {
 		b, xx := row[:20], x[:32]
@@ -125,7 +125,7 @@ func dotQ4_1(row []byte, x []float32) float32 {
 	return acc
 }
 
-func dotQ5_0(row []byte, x []float32) float32 {
+func dotQ5_0Generic(row []byte, x []float32) float32 {
 	var acc float32
 	for len(x) >= 32 && len(row) >= 22 {
 		b, xx := row[:22], x[:32]
@@ -146,7 +146,7 @@ func dotQ5_0(row []byte, x []float32) float32 {
 	return acc
 }
 
-func dotQ5_1(row []byte, x []float32) float32 {
+func dotQ5_1Generic(row []byte, x []float32) float32 {
 	var acc float32
 	for len(x) >= 32 && len(row) >= 24 {
 		b, xx := row[:24], x[:32]

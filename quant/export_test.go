@@ -5,8 +5,12 @@ package quant
 var GenericDot = map[Type]func([]byte, []float32) float32{
 	F32:  func(row []byte, x []float32) float32 { w, _ := bytesAsF32(row, len(x)); return dotF32Generic(w, x) },
 	F16:  dotF16Generic,
+	BF16: dotBF16Generic,
 	Q8_0: dotQ8_0Generic,
 	Q4_0: dotQ4_0Generic,
+	Q4_1: dotQ4_1Generic,
+	Q5_0: dotQ5_0Generic,
+	Q5_1: dotQ5_1Generic,
 	Q2_K: dotQ2KGeneric,
 	Q3_K: dotQ3KGeneric,
 	Q4_K: dotQ4KGeneric,

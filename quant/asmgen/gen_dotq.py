@@ -64,6 +64,57 @@ e("\tADDQ $18, SI"); e("\tADDQ $128, DI"); e("\tDECQ CX"); e("\tJNZ q40block")
 epilogue_reduce()
 e()
 
+# ---------------- Q4_1, Q5_0, Q5_1 ----------------
+# 32-weight blocks: value = nibble (| qh bit << 4) (- 8 or 16 for the
+# symmetric formats); Q4_1/Q5_1 add m·Σx.
+def small_kernel(fmt, bb, has_min, qh_off, qs_off, bias):
+    assert not (has_min and bias)  # Y13 holds the bias or Σx
+    lbl = fmt.lower().replace("_", "")
+    e(f"// func dot{fmt}AVX2(row *byte, x *float32, blocks int) float32")
+    e(f"TEXT ·dot{fmt}AVX2(SB), NOSPLIT, $0-28")
+    e("\tMOVQ row+0(FP), SI"); e("\tMOVQ x+8(FP), DI"); e("\tMOVQ blocks+16(FP), CX")
+    e("\tVXORPS Y0, Y0, Y0"); e("\tVXORPS Y1, Y1, Y1")
+    bcast_const(0x0f, 14)
+    if bias: bcast_const(bias, 13)
+    if qh_off is not None:
+        bcast_const(0x10, 12)
+        # lane indexes 0..7 for VPSRLVD
+        e("\tMOVQ $0x0706050403020100, AX"); e("\tVMOVQ AX, X15"); e("\tVPMOVZXBD X15, Y15")
+    e(f"{lbl}block:")
+    f16_bcast(0, 7)
+    if has_min: f16_bcast(2, 6)
+    if qh_off is not None: e(f"\tMOVL {qh_off}(SI), DX")
+    for k in range(2):
+        e(f"\tVPMOVZXBD {qs_off+8*k}(SI), Y4")
+        e("\tVPAND Y14, Y4, Y5"); e("\tVPSRLD $4, Y4, Y8")
+        if qh_off is not None:
+            for reg, off in (("Y5", 8*k), ("Y8", 16+8*k)):
+                e("\tMOVL DX, BX")
+                if off: e(f"\tSHRL ${off}, BX")
+                e("\tSHLL $4, BX")  # bit j lands on bit 4 after >> lane index
+                e("\tVMOVD BX, X9"); e("\tVPBROADCASTD X9, Y9")
+                e("\tVPSRLVD Y15, Y9, Y9"); e("\tVPAND Y12, Y9, Y9"); e(f"\tVPOR Y9, {reg}, {reg}")
+        if bias:
+            e("\tVPSUBD Y13, Y5, Y5"); e("\tVPSUBD Y13, Y8, Y8")
+        e("\tVCVTDQ2PS Y5, Y5"); e("\tVCVTDQ2PS Y8, Y8")
+        e(f"\tVMOVUPS {32*k}(DI), Y10"); e(f"\tVMOVUPS {64+32*k}(DI), Y11")
+        if k == 0:
+            e("\tVMULPS Y10, Y5, Y2"); e("\tVMULPS Y11, Y8, Y3")
+            if has_min: e("\tVADDPS Y11, Y10, Y13")  # Σx (no bias in min formats)
+        else:
+            e("\tVFMADD231PS Y10, Y5, Y2"); e("\tVFMADD231PS Y11, Y8, Y3")
+            if has_min: e("\tVADDPS Y10, Y13, Y13"); e("\tVADDPS Y11, Y13, Y13")
+    e("\tVADDPS Y3, Y2, Y2"); e("\tVFMADD231PS Y7, Y2, Y0")
+    if has_min: e("\tVFMADD231PS Y6, Y13, Y1")
+    e(f"\tADDQ ${bb}, SI"); e("\tADDQ $128, DI"); e("\tDECQ CX"); e(f"\tJNZ {lbl}block")
+    e("\tVADDPS Y1, Y0, Y0")
+    epilogue_reduce()
+    e()
+
+small_kernel("Q4_1", 20, True, None, 4, 0)
+small_kernel("Q5_0", 22, False, 2, 6, 16)
+small_kernel("Q5_1", 24, True, 4, 8, 0)
+
 # ---------------- Q4_K / Q5_K ----------------
 def kmin_scales(name, scoff):
     # Unpack the 12 scale bytes into 8 scales (AX,R13) and 8 mins (R12,R10)
