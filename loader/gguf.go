@@ -158,7 +158,7 @@ func parseGGUFTensors(d *decoder, m *Model, n int) error {
 		}
 		abs := start + t.rel
 		if t.rel > uint64(d.size) || abs > uint64(d.size) || uint64(t.Size) > uint64(d.size)-abs {
-			return fmt.Errorf("gguf: tensor %q data [%d, +%d) runs past the end of the %d-byte file", t.Name, start+t.rel, t.Size, d.size)
+			return fmt.Errorf("gguf: tensor %q data (%d bytes at data offset %d, section at %d) runs past the end of the %d-byte file", t.Name, t.Size, t.rel, start, d.size)
 		}
 		t.Offset = int64(abs)
 		m.Tensors[i] = t.TensorInfo
