@@ -48,6 +48,7 @@ func (d *Device) releaseGPU(buf *wgpu.Buffer, id uint64) {
 		_, _ = d.queue.Submit() // pushes queued WriteBuffers out before the release
 	}
 	d.rec.forget(id)
+	delete(d.live, id)
 	buf.Release()
 }
 
@@ -72,7 +73,7 @@ func (d *Device) NewBuffer(n int) (kernels.Buffer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Buffer{d: d, buf: buf, id: d.newID(), n: n}, nil
+	return &Buffer{d: d, buf: buf, id: d.track(buf), n: n}, nil
 }
 
 // own checks that b is a live buffer of this device holding at least n values.

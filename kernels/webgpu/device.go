@@ -52,6 +52,17 @@ type Device struct {
 	broken   error // set on device loss or a timed-out wait; every later call fails
 	closed   bool
 	kvKernel map[kvKey]*attnKernels
+	// live holds every buffer handed out (activations, weight windows, KV
+	// windows) so Close can free what callers did not: a wgpu buffer that
+	// outlives its device crashes the driver later.
+	live map[uint64]*wgpu.Buffer
+}
+
+// track registers buf under a fresh id and returns the id.
+func (d *Device) track(buf *wgpu.Buffer) uint64 {
+	id := d.newID()
+	d.live[id] = buf
+	return id
 }
 
 var _ kernels.Device = (*Device)(nil)
@@ -75,6 +86,7 @@ func newDevice(dev *wgpu.Device, name string, cpuLike bool, opts Options) (*Devi
 	}
 	d.paramAlign = uint64(max(d.limits.MinStorageBufferOffsetAlignment, 256))
 	d.kvKernel = map[kvKey]*attnKernels{}
+	d.live = map[uint64]*wgpu.Buffer{}
 	if err := d.rec.init(d); err != nil {
 		return nil, err
 	}
@@ -114,10 +126,16 @@ func (d *Device) Close() error {
 		return nil
 	}
 	var err error
-	if d.broken == nil && d.rec.dirty() {
-		err = d.rec.flush()
+	if d.broken == nil {
+		// Wait (with the deadline) for submitted work: releasing the device
+		// under in-flight work crashes lavapipe.
+		_, err = d.readBytes(d.rec.dummy, 0, 4)
 	}
 	d.closed = true
+	for id, b := range d.live {
+		b.Release()
+		delete(d.live, id)
+	}
 	for _, ak := range d.kvKernel {
 		ak.destroy()
 	}

@@ -162,7 +162,7 @@ func (d *Device) NewKVCache(cfg kernels.KVConfig) (kernels.KVCache, error) {
 					c.releaseLocked()
 					return nil, err
 				}
-				(*dst)[l] = append((*dst)[l], window{buf: buf, id: d.newID(), row0: s0, rows: n})
+				(*dst)[l] = append((*dst)[l], window{buf: buf, id: d.track(buf), row0: s0, rows: n})
 				c.bytes += int64(buf.Size())
 			}
 		}

@@ -123,7 +123,7 @@ func (d *Device) UploadMatrix(t quant.Type, rows, cols int, data []byte) (kernel
 			m.releaseLocked()
 			return nil, err
 		}
-		m.wins = append(m.wins, window{buf: buf, id: d.newID(), row0: r0, rows: n, so: so})
+		m.wins = append(m.wins, window{buf: buf, id: d.track(buf), row0: r0, rows: n, so: so})
 		if err := d.queue.WriteBuffer(buf, 0, packed); err != nil {
 			m.releaseLocked()
 			return nil, d.fail("uploading weights", err)

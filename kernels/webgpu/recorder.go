@@ -58,7 +58,7 @@ func (r *recorder) init(d *Device) error {
 	if err != nil {
 		return err
 	}
-	r.dummy, err = d.createBuffer("unused", 256, wgpu.BufferUsageStorage)
+	r.dummy, err = d.createBuffer("unused", 256, storageUsage)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,106 @@
+//go:build !js
+
+package webgpu
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tabshard/tabshard/quant"
+)
+
+// TestNoAdapter runs New in a child process whose Vulkan loader finds no
+// driver: it must fail with ErrNoAdapter, not hang or pick the Software backend.
+func TestNoAdapter(t *testing.T) {
+	if os.Getenv("WEBGPU_NO_ADAPTER_CHILD") == "1" {
+		d, err := New(Options{})
+		if err == nil {
+			d.Close()
+			t.Fatalf("New succeeded with no Vulkan driver: %s", d.Name())
+		}
+		if !errors.Is(err, ErrNoAdapter) {
+			t.Fatalf("New: %v (want ErrNoAdapter)", err)
+		}
+		t.Logf("error: %v", err)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNoAdapter$", "-test.v")
+	cmd.Env = append(os.Environ(), "WEBGPU_NO_ADAPTER_CHILD=1", "VK_DRIVER_FILES=/nonexistent/icd.json", "VK_ICD_FILENAMES=/nonexistent/icd.json")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child failed: %v\n%s", err, out)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "error:") {
+			t.Log(strings.TrimSpace(l))
+		}
+	}
+}
+
+func TestClearErrors(t *testing.T) {
+	d := open(t, Options{})
+	if _, err := d.NewBuffer(1 << 30); err == nil || !strings.Contains(err.Error(), "binding limit") {
+		t.Errorf("NewBuffer(1<<30): %v", err)
+	}
+	if _, err := d.UploadMatrix(quant.IQ2_XS, 1, 256, make([]byte, 74)); err == nil || !strings.Contains(err.Error(), "not supported") {
+		t.Errorf("UploadMatrix IQ2_XS: %v", err)
+	}
+	if _, err := d.UploadMatrix(quant.Q8_0, 2, 64, make([]byte, 10)); err == nil {
+		t.Errorf("UploadMatrix short data: no error")
+	}
+	m, err := d.UploadMatrix(quant.F32, 2, 32, make([]byte, 256))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := d.NewBuffer(64)
+	if err := d.Embed(b, m, []int32{2}); err == nil || !strings.Contains(err.Error(), "outside") {
+		t.Errorf("Embed out of range: %v", err)
+	}
+	if err := d.MatMul(b, m, b, 3); err == nil || !strings.Contains(err.Error(), "holds") {
+		t.Errorf("MatMul too small: %v", err)
+	}
+	if _, _, err := d.TopK(b, 1, 64, 65); err == nil {
+		t.Errorf("TopK k > cols: no error")
+	}
+	m.Release()
+	if err := d.MatMul(b, m, b, 1); err == nil || !strings.Contains(err.Error(), "released") {
+		t.Errorf("MatMul released matrix: %v", err)
+	}
+}
+
+// TestReadDeadline: a wait that outlives Options.Timeout fails clearly and
+// leaves the device refusing further work instead of hanging.
+func TestReadDeadline(t *testing.T) {
+	d := open(t, Options{Timeout: time.Nanosecond})
+	b, err := d.NewBuffer(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Add(b, b, b, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	err = d.Read(b, make([]float32, 16))
+	if err == nil || !strings.Contains(err.Error(), "did not finish") {
+		t.Fatalf("Read with 1ns deadline: %v", err)
+	}
+	if err := d.Add(b, b, b, 16); err == nil {
+		t.Fatalf("device still accepts work after a timed-out wait")
+	}
+	t.Logf("error: %v", err)
+}
+
+func TestClosed(t *testing.T) {
+	d := open(t, Options{})
+	b, _ := d.NewBuffer(4)
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Write(b, []float32{1}); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("Write after Close: %v", err)
+	}
+	b.Release() // must not crash
+}
