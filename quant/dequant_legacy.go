@@ -87,6 +87,7 @@ func dequantF32(src []byte, dst []float32) {
 		copy(dst, w)
 		return
 	}
+	dst = dst[:min(len(dst), len(src)/4)]
 	src = src[:4*len(dst)]
 	for i := range dst {
 		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
@@ -94,6 +95,7 @@ func dequantF32(src []byte, dst []float32) {
 }
 
 func dequantF16Generic(src []byte, dst []float32) {
+	dst = dst[:min(len(dst), len(src)/2)]
 	src = src[:2*len(dst)]
 	tab := f16Table
 	for i := range dst {
@@ -102,6 +104,7 @@ func dequantF16Generic(src []byte, dst []float32) {
 }
 
 func dequantBF16(src []byte, dst []float32) {
+	dst = dst[:min(len(dst), len(src)/2)]
 	src = src[:2*len(dst)]
 	for i := range dst {
 		dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)

@@ -36,8 +36,9 @@ func MatVec(t Type, w []byte, x, dst []float32) error {
 // DotRow is Dot without checks: the hot path a CPU matmul calls once per
 // weight row. The caller guarantees (for example with CheckRow, once per
 // matrix) that row holds exactly len(x) weights of a supported type t. It
-// does not allocate. An unsupported t returns NaN rather than a number that
-// could pass for a result.
+// does not allocate. With mismatched sizes it sums over the whole blocks
+// both slices hold (it never panics); an unsupported t returns NaN rather
+// than a number that could pass for a result.
 //
 // The result is the dot product of the dequantized row with x, accumulated
 // in float32 per block (scales applied once per group), so it differs from

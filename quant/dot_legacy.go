@@ -12,7 +12,7 @@ func dotF32Bytes(row []byte, x []float32) float32 {
 		return DotF32(w, x)
 	}
 	var s0, s1 float32
-	n := len(x)
+	n := min(len(x), len(row)/4)
 	row = row[:4*n]
 	i := 0
 	for ; i+1 < n; i += 2 {
@@ -29,7 +29,7 @@ func dotF32Bytes(row []byte, x []float32) float32 {
 
 func dotF16Generic(row []byte, x []float32) float32 {
 	var s0, s1, s2, s3 float32
-	n := len(x)
+	n := min(len(x), len(row)/2)
 	row = row[:2*n]
 	tab := f16Table
 	i := 0
@@ -49,7 +49,7 @@ func dotF16Generic(row []byte, x []float32) float32 {
 
 func dotBF16Generic(row []byte, x []float32) float32 {
 	var s0, s1, s2, s3 float32
-	n := len(x)
+	n := min(len(x), len(row)/2)
 	row = row[:2*n]
 	i := 0
 	for ; i+3 < n; i += 4 {

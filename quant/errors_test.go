@@ -62,3 +62,20 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
+
+// The unchecked hot-path functions never panic on sizes that disagree.
+func TestUncheckedSizesDoNotPanic(t *testing.T) {
+	x := make([]float32, 600)
+	for i := range x {
+		x[i] = 1
+	}
+	for _, ty := range computeTypes {
+		full := make([]byte, mustRowBytes(ty, 512))
+		for _, row := range [][]byte{nil, full[:1], full[:len(full)-1], full, append(full, make([]byte, 999)...)} {
+			for _, xs := range [][]float32{nil, x[:1], x[:255], x[:512], x} {
+				quant.DotRow(ty, row, xs)
+				quant.DequantizeRow(ty, row, make([]float32, len(xs)))
+			}
+		}
+	}
+}

@@ -51,8 +51,9 @@ func Dequantize(t Type, src []byte, dst []float32) error {
 }
 
 // DequantizeRow is Dequantize without checks, for hot loops that validated
-// the sizes once (CheckRow). It writes len(dst) values; an unsupported t
-// fills dst with NaN so a missed check cannot pass for real data.
+// the sizes once (CheckRow). With mismatched sizes it converts only the
+// whole blocks both slices hold (it never panics); an unsupported t fills
+// dst with NaN so a missed check cannot pass for real data.
 func DequantizeRow(t Type, src []byte, dst []float32) {
 	switch t {
 	case F32:
