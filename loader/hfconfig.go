@@ -173,8 +173,8 @@ func (c *HFConfig) RopeBase() float64 {
 // llama.cpp's converter writes (u32 counts, f32 floats).
 func (c *HFConfig) ggufMetadata() Metadata {
 	var m Metadata
-	m.set("general.architecture", StringValue("llama"))
-	u := func(k string, v uint64) { m.set(k, Uint32Value(uint32(v))) } // validated ≤ MaxUint32
+	m.set("general.architecture", stringValue("llama"))
+	u := func(k string, v uint64) { m.set(k, uint32Value(uint32(v))) } // validated ≤ MaxUint32
 	u("llama.vocab_size", c.VocabSize)
 	u("llama.context_length", c.MaxPositionEmbeddings)
 	u("llama.embedding_length", c.HiddenSize)
@@ -185,8 +185,8 @@ func (c *HFConfig) ggufMetadata() Metadata {
 	u("llama.attention.key_length", c.HeadDimension())
 	u("llama.attention.value_length", c.HeadDimension())
 	u("llama.rope.dimension_count", c.HeadDimension())
-	m.set("llama.rope.freq_base", Float32Value(float32(c.RopeBase())))
-	m.set("llama.attention.layer_norm_rms_epsilon", Float32Value(float32(c.RMSNormEps)))
+	m.set("llama.rope.freq_base", float32Value(float32(c.RopeBase())))
+	m.set("llama.attention.layer_norm_rms_epsilon", float32Value(float32(c.RMSNormEps)))
 	if c.BosTokenID != nil && len(*c.BosTokenID) > 0 {
 		u("tokenizer.ggml.bos_token_id", uint64((*c.BosTokenID)[0]))
 	}

@@ -171,20 +171,20 @@ func (v Value) asFloat() (float64, bool) {
 
 // Constructors, used when metadata is synthesised (safetensors + config.json).
 
-// StringValue makes a string value.
-func StringValue(s string) Value { return Value{typ: TypeString, str: s} }
+// stringValue makes a string value.
+func stringValue(s string) Value { return Value{typ: TypeString, str: s} }
 
-// Uint32Value makes a u32 value.
-func Uint32Value(u uint32) Value { return Value{typ: TypeUint32, bits: uint64(u)} }
+// uint32Value makes a u32 value.
+func uint32Value(u uint32) Value { return Value{typ: TypeUint32, bits: uint64(u)} }
 
-// Uint64Value makes a u64 value.
-func Uint64Value(u uint64) Value { return Value{typ: TypeUint64, bits: u} }
+// uint64Value makes a u64 value.
+func uint64Value(u uint64) Value { return Value{typ: TypeUint64, bits: u} }
 
-// Float32Value makes an f32 value.
-func Float32Value(f float32) Value { return Value{typ: TypeFloat32, bits: uint64(math.Float32bits(f))} }
+// float32Value makes an f32 value.
+func float32Value(f float32) Value { return Value{typ: TypeFloat32, bits: uint64(math.Float32bits(f))} }
 
-// BoolValue makes a bool value.
-func BoolValue(b bool) Value {
+// boolValue makes a bool value.
+func boolValue(b bool) Value {
 	v := Value{typ: TypeBool}
 	if b {
 		v.bits = 1

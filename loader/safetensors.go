@@ -282,7 +282,7 @@ func openShards(cfg *HFConfig, paths []string, weightMap map[string]string) (m *
 	}
 	// GGUF conversions name the model after its directory; do the same so
 	// inspect shows something useful.
-	m.Meta.set("general.name", StringValue(filepath.Base(filepath.Dir(paths[0]))))
+	m.Meta.set("general.name", stringValue(filepath.Base(filepath.Dir(paths[0]))))
 	return m, nil
 }
 
