@@ -177,20 +177,8 @@ func stringValue(s string) Value { return Value{typ: TypeString, str: s} }
 // uint32Value makes a u32 value.
 func uint32Value(u uint32) Value { return Value{typ: TypeUint32, bits: uint64(u)} }
 
-// uint64Value makes a u64 value.
-func uint64Value(u uint64) Value { return Value{typ: TypeUint64, bits: u} }
-
 // float32Value makes an f32 value.
 func float32Value(f float32) Value { return Value{typ: TypeFloat32, bits: uint64(math.Float32bits(f))} }
-
-// boolValue makes a bool value.
-func boolValue(b bool) Value {
-	v := Value{typ: TypeBool}
-	if b {
-		v.bits = 1
-	}
-	return v
-}
 
 // Metadata is a GGUF key/value table in file order.
 type Metadata struct {
