@@ -3,16 +3,20 @@
 package node
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -258,5 +262,125 @@ func TestLinkRefusesOversizedAndUnknownPeers(t *testing.T) {
 	}
 	if err := la.Send(nil); err == nil {
 		t.Fatal("empty message queued")
+	}
+}
+
+// TestLinkDropsPeerBreakingFraming: a frame that breaks the framing rules
+// (here: a bare 3-byte frame, then a text frame on a fresh link) ends the
+// receiving link with an error naming the cause; forged signals for the
+// link from another peer are not routed to it.
+func TestLinkDropsPeerBreakingFraming(t *testing.T) {
+	url := startSignal(t)
+	a, b := startPeer(t, url), startPeer(t, url)
+
+	la, lb := connect(t, a, b)
+	forged := &swarm.Candidate{Route: swarm.Route{From: "p-intruder", Link: la.ID()}, Candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host"}
+	if !a.links.Handle(forged) || len(la.signals) != 0 {
+		t.Fatal("forged candidate was routed to the link")
+	}
+	if err := la.dc.Send([]byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-lb.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("bad frame not detected")
+	}
+	if err := lb.Err(); err == nil || !strings.Contains(err.Error(), "bad frame") {
+		t.Fatalf("receiver ended with %v", err)
+	}
+	t.Logf("bad frame: %v", lb.Err())
+	select { // the sender sees the link close
+	case <-la.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("sender not told")
+	}
+
+	la, lb = connect(t, a, b)
+	if err := la.dc.SendText("hello"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-lb.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("text frame not detected")
+	}
+	if err := lb.Err(); err == nil || !strings.Contains(err.Error(), "text frame") {
+		t.Fatalf("receiver ended with %v", err)
+	}
+}
+
+// TestLinkDetectsKilledPeer kills the process at the other end of a link (no
+// goodbye of any kind) and reports how long the survivor takes to notice:
+// the ICE consent checks stop and the connection fails after ICEFailed.
+func TestLinkDetectsKilledPeer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns a process and waits for ICE timeouts")
+	}
+	url := startSignal(t)
+	a := startPeer(t, url)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLinkHelperProcess$")
+	cmd.Env = append(os.Environ(), "TABSHARD_LINK_HELPER_URL="+url)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := strings.TrimSpace(strings.TrimPrefix(line, "peer "))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	la, err := a.links.Dial(ctx, remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := la.Send([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := la.RecvContext(ctx); err != nil || string(m) != "ping" {
+		t.Fatalf("echo: %q %v", m, err)
+	}
+	t0 := time.Now()
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-la.Done():
+		t.Logf("killed peer noticed after %v: %v", time.Since(t0).Round(time.Millisecond), la.Err())
+	case <-time.After(30 * time.Second):
+		t.Fatal("killed peer not noticed within 30s")
+	}
+}
+
+// TestLinkHelperProcess is the peer TestLinkDetectsKilledPeer kills: it
+// joins, prints its id, and echoes on every link until killed.
+func TestLinkHelperProcess(t *testing.T) {
+	url := os.Getenv("TABSHARD_LINK_HELPER_URL")
+	if url == "" {
+		t.Skip("helper process for TestLinkDetectsKilledPeer")
+	}
+	p := startPeer(t, url)
+	fmt.Printf("peer %s\n", p.id())
+	for {
+		l, err := p.links.Accept(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				m, err := l.Recv()
+				if err != nil || l.Send(m) != nil {
+					return
+				}
+			}
+		}()
 	}
 }
