@@ -26,6 +26,20 @@ func dequantQ5KAVX2(row *byte, dst *float32, blocks int)
 //go:noescape
 func dequantQ6KAVX2(row *byte, dst *float32, blocks int)
 
+//go:noescape
+func f16ToF32F16C(h *byte, dst *float32, n int)
+
+// dequantF16 converts with F16C, which is exact like the table (NaNs come
+// out quiet either way).
+func dequantF16(src []byte, dst []float32) {
+	n := len(dst)
+	if hasF16C && n > 0 && len(src) >= 2*n {
+		f16ToF32F16C(&src[0], &dst[0], n)
+		return
+	}
+	dequantF16Generic(src, dst)
+}
+
 // blockDequant runs an assembly kernel over whole blocks when the CPU has
 // it, else the scalar loop.
 func blockDequant(src []byte, dst []float32, elems, bytes int,

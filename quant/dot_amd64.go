@@ -131,17 +131,3 @@ func dotQ5K(row []byte, x []float32) float32 {
 func dotQ6K(row []byte, x []float32) float32 {
 	return blockKernel(row, x, 256, 210, dotQ6KAVX2, dotQ6KGeneric)
 }
-
-//go:noescape
-func f16ToF32F16C(h *byte, dst *float32, n int)
-
-// dequantF16 converts with F16C, which is exact like the table (NaNs come
-// out quiet either way).
-func dequantF16(src []byte, dst []float32) {
-	n := len(dst)
-	if hasF16C && n > 0 && len(src) >= 2*n {
-		f16ToF32F16C(&src[0], &dst[0], n)
-		return
-	}
-	dequantF16Generic(src, dst)
-}
