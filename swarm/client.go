@@ -259,20 +259,26 @@ func (c *Client) Err() error {
 func (c *Client) RTT() time.Duration { return time.Duration(c.rtt.Load()) }
 
 // Send encodes and sends one message. Relayed messages need To (and Link);
-// From is filled in by the server.
+// From is filled in by the server. Cancelling ctx while the write is under
+// way breaks the connection (the WebSocket library cannot abandon half a
+// message); the client then reconnects if its policy allows.
 func (c *Client) Send(ctx context.Context, b Body) error {
 	msg, err := Encode(b)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
-	conn, closing := c.conn, c.closing
+	conn, closing, limit := c.conn, c.closing, c.welcome.MaxMessageBytes
 	c.mu.Unlock()
 	if closing || c.ctx.Err() != nil {
 		return ErrClientClosed
 	}
 	if conn == nil {
 		return ErrDisconnected
+	}
+	if int64(len(msg)) > limit {
+		// The server would close the connection for it.
+		return fmt.Errorf("swarm: send %s: %d bytes exceeds the server's %d-byte limit", b.MessageType(), len(msg), limit)
 	}
 	// Bound the write by ctx without letting ctx's cancellation after a
 	// finished write close the connection.

@@ -152,12 +152,12 @@ func (s *Server) Assign(swarm string, as []Assignment) error {
 		if a.Assign == nil {
 			return fmt.Errorf("swarm: assignment %d for %q: nil", i, a.Peer)
 		}
-		if a.Assign.Stage >= 0 && a.Assign.Pipeline[a.Assign.Stage].Peer != a.Peer {
-			return fmt.Errorf("swarm: assignment %d: stage %d belongs to %q, not %q", i, a.Assign.Stage, a.Assign.Pipeline[a.Assign.Stage].Peer, a.Peer)
-		}
-		enc, err := Encode(a.Assign)
+		enc, err := Encode(a.Assign) // validates, so Stage indexes Pipeline below
 		if err != nil {
 			return fmt.Errorf("swarm: assignment %d for %q: %w", i, a.Peer, err)
+		}
+		if a.Assign.Stage >= 0 && a.Assign.Pipeline[a.Assign.Stage].Peer != a.Peer {
+			return fmt.Errorf("swarm: assignment %d: stage %d belongs to %q, not %q", i, a.Assign.Stage, a.Assign.Pipeline[a.Assign.Stage].Peer, a.Peer)
 		}
 		msgs[i] = enc
 	}
@@ -174,7 +174,9 @@ func (s *Server) Assign(swarm string, as []Assignment) error {
 			missing = append(missing, a.Peer)
 			continue
 		}
+		// Keep a private copy: the caller may reuse its slices.
 		cp := *a.Assign
+		cp.Pipeline = append([]PipelineStage(nil), cp.Pipeline...)
 		p.assigned = &cp
 		if cp.Epoch > r.epoch || r.plan == nil {
 			r.epoch = cp.Epoch

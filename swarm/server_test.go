@@ -517,6 +517,15 @@ func TestPlannerAssignmentsAndStatus(t *testing.T) {
 	if err := srv.Assign("alpha", []Assignment{{Peer: n2.id, Assign: &bad}}); err == nil {
 		t.Fatal("invalid assignment accepted")
 	}
+	bad = *a2
+	bad.Stage = 7 // out of range: refused, not a panic
+	if err := srv.Assign("alpha", []Assignment{{Peer: n2.id, Assign: &bad}}); err == nil {
+		t.Fatal("out-of-range stage accepted")
+	}
+	bad.Stage = 0 // n1's stage given to n2
+	if err := srv.Assign("alpha", []Assignment{{Peer: n2.id, Assign: &bad}}); err == nil {
+		t.Fatal("another peer's stage accepted")
+	}
 }
 
 func TestCloseDisconnectsAndWaits(t *testing.T) {
