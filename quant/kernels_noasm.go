@@ -1,9 +1,9 @@
-//go:build !amd64
+//go:build !amd64 || purego
 
 package quant
 
-// Without vector kernels (wasm, arm64 and every other non-amd64 target) the
-// hot paths are the scalar loops.
+// Without vector kernels (wasm, arm64 and every other non-amd64 target, or
+// amd64 built with -tags purego) the hot paths are the scalar loops.
 
 func dotF32(a, b []float32) float32           { return dotF32Generic(a, b) }
 func dotF16(row []byte, x []float32) float32  { return dotF16Generic(row, x) }
