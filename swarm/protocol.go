@@ -11,7 +11,26 @@
 // Decoding is strict: the version must match, the type must be known, unknown
 // fields are refused at both levels, trailing data is refused and every field
 // is range-checked before the message reaches any logic. Encoding validates
-// too, so this process never sends what a peer would refuse.
+// too, so this process never sends what a peer would refuse. (encoding/json
+// still matches keys case-insensitively and lets a repeated key win; the
+// fuzz target checks that whatever is accepted re-encodes to one canonical
+// form.)
+//
+// A connection's life:
+//
+//	peer → join{swarm, token, role, capabilities}
+//	     ← welcome{peer id, heartbeat period and timeout, size limit}
+//	     ← assign{epoch, manifest, pipeline, stage}      (from the Planner, any time)
+//	peer ↔ offer / answer / candidate {to|from, link}   (relayed within the swarm)
+//	peer → ready{epoch}, status{...}                     (progress, health)
+//	peer ↔ heartbeat{seq}                                (the server echoes each)
+//	peer → leave{reason}
+//	     ← error{code, message}                          (then, usually, close)
+//
+// The server (Server, natively only) binds the id it assigns to the
+// connection and fills From on every relayed message itself; see
+// Server.ServeHTTP for the admission checks. The client (Client) builds for
+// native nodes and for GOOS=js.
 package swarm
 
 import (
