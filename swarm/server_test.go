@@ -560,3 +560,29 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		}
 	}
 }
+
+func TestSwarmFullAndJoinTimeout(t *testing.T) {
+	_, hs := testServer(t, func(c *Config) {
+		c.MaxPeersPerSwarm = 2
+		c.JoinTimeout = 200 * time.Millisecond
+	})
+	joinRaw(t, hs, "alpha", testToken, RoleClient)
+	joinRaw(t, hs, "alpha", testToken, RoleClient)
+	p, err := dialRaw(t, hs, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.send(&Join{Swarm: "alpha", Token: testToken, Role: RoleClient})
+	expectError(t, p, CodeSwarmFull)
+	p.expectClosed(5 * time.Second)
+	joinRaw(t, hs, "beta", testToken+"-beta", RoleClient) // other swarms unaffected
+
+	// A connection that never joins is dropped after JoinTimeout.
+	idle, err := dialRaw(t, hs, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	idle.expectClosed(5 * time.Second)
+	t.Logf("silent connection dropped after %v", time.Since(start).Round(time.Millisecond))
+}
