@@ -79,3 +79,24 @@ func TestUncheckedSizesDoNotPanic(t *testing.T) {
 		}
 	}
 }
+
+// Non-finite and extreme weights are garbage in, garbage out, but never a
+// panic (the C reference has undefined behaviour here; we only promise
+// safety).
+func TestQuantizeNonFinite(t *testing.T) {
+	specials := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32, 0}
+	x := make([]float32, 512)
+	for i := range x {
+		x[i] = specials[i%len(specials)] * float32(1+i%3)
+	}
+	for _, ty := range computeTypes {
+		buf := make([]byte, mustRowBytes(ty, len(x)))
+		if err := quant.Quantize(ty, x, buf); err != nil {
+			t.Fatalf("%s: %v", ty, err)
+		}
+		if err := quant.Dequantize(ty, buf, make([]float32, len(x))); err != nil {
+			t.Fatalf("%s: %v", ty, err)
+		}
+		quant.DotRow(ty, buf, x)
+	}
+}

@@ -65,3 +65,43 @@ func FuzzKernels(f *testing.F) {
 		}
 	})
 }
+
+// FuzzQuantize quantizes arbitrary float32 bit patterns to every format:
+// no panics, and rows within f16 range (|x| ≤ 60000, so no block scale can
+// overflow its f16 field) come back without NaNs.
+func FuzzQuantize(f *testing.F) {
+	f.Add([]byte{0, 0, 0x80, 0x3f, 0, 0, 0x80, 0xbf})
+	f.Add([]byte{0xff, 0xff, 0x7f, 0x7f, 1, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, seed []byte) {
+		if len(seed) < 4 {
+			return
+		}
+		x := make([]float32, 512)
+		inRange := true
+		for i := range x {
+			o := (4 * i) % (len(seed) - 3)
+			x[i] = math.Float32frombits(uint32(seed[o]) | uint32(seed[o+1])<<8 | uint32(seed[o+2])<<16 | uint32(seed[o+3])<<24)
+			if math.IsNaN(float64(x[i])) || math.IsInf(float64(x[i]), 0) || math.Abs(float64(x[i])) > 60000 {
+				inRange = false
+			}
+		}
+		for _, ty := range computeTypes {
+			buf := make([]byte, mustRowBytes(ty, len(x)))
+			if err := quant.Quantize(ty, x, buf); err != nil {
+				t.Fatal(err)
+			}
+			y := make([]float32, len(x))
+			if err := quant.Dequantize(ty, buf, y); err != nil {
+				t.Fatal(err)
+			}
+			if !inRange {
+				continue
+			}
+			for i, v := range y {
+				if math.IsNaN(float64(v)) {
+					t.Fatalf("%s: finite input %v dequantized to NaN at %d", ty, x[i], i)
+				}
+			}
+		}
+	})
+}
