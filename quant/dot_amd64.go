@@ -22,6 +22,9 @@ func cpuidECX1() uint32
 func dotF32AVX2(a, b *float32, n int) float32
 
 //go:noescape
+func axpyAVX2(y *float32, a float32, x *float32, n int)
+
+//go:noescape
 func dotF16AVX2(h *byte, x *float32, n int) float32
 
 //go:noescape
@@ -65,6 +68,14 @@ func dotF32(a, b []float32) float32 {
 		return dotF32AVX2(&a[0], &b[0], len(a))
 	}
 	return dotF32Generic(a, b)
+}
+
+func axpy(y []float32, a float32, x []float32) {
+	if hasAVX2FMA {
+		axpyAVX2(&y[0], a, &x[0], len(y))
+		return
+	}
+	axpyGeneric(y, a, x)
 }
 
 func dotF16(row []byte, x []float32) float32 {

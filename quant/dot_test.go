@@ -111,3 +111,26 @@ func TestMatVec(t *testing.T) {
 		}
 	}
 }
+
+func TestAxpyF32(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	x := randomWeights(r, 300)
+	base := randomWeights(r, 300)
+	for off := 0; off < 3; off++ {
+		for n := 0; n+off <= len(x); n += 1 + n/16 {
+			y := append([]float32(nil), base[off:off+n]...)
+			quant.AxpyF32(y, 0.375, x[off:off+n])
+			for i := range y {
+				want := float64(base[off+i]) + 0.375*float64(x[off+i])
+				if math.Abs(float64(y[i])-want) > 1e-6*(math.Abs(want)+1) {
+					t.Fatalf("n=%d off=%d i=%d: %v, want %v", n, off, i, y[i], want)
+				}
+			}
+		}
+	}
+	y := []float32{1, 1}
+	quant.AxpyF32(y, 2, []float32{3})
+	if y[0] != 7 || y[1] != 1 {
+		t.Errorf("unequal lengths: %v", y)
+	}
+}

@@ -47,3 +47,21 @@ func bytesAsF32(row []byte, n int) ([]float32, bool) {
 	}
 	return unsafe.Slice((*float32)(unsafe.Pointer(&row[0])), n), true
 }
+
+// AxpyF32 adds a·x[i] to y[i] for i < min(len(x), len(y)) (attention's
+// probability-weighted sum of value rows). On amd64 with AVX2 and FMA the
+// multiply-add is fused.
+func AxpyF32(y []float32, a float32, x []float32) {
+	n := min(len(x), len(y))
+	if n == 0 {
+		return
+	}
+	axpy(y[:n], a, x[:n])
+}
+
+func axpyGeneric(y []float32, a float32, x []float32) {
+	x = x[:len(y)]
+	for i := range y {
+		y[i] += a * x[i]
+	}
+}
