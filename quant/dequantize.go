@@ -1,16 +1,13 @@
 package quant
 
-import (
-	"fmt"
-	"math"
-)
+import "math"
 
 // Dequantize converts len(dst) weights of type t, stored in src, to float32.
 // len(src) must be exactly the size of len(dst) weights. The values are
 // bit-identical to llama.cpp's dequantize_row_* for the same bytes.
 func Dequantize(t Type, src []byte, dst []float32) error {
-	if err := CheckRow(t, src, len(dst)); err != nil {
-		return fmt.Errorf("dequantize: %w", err)
+	if err := checkRow("dequantize", t, src, len(dst)); err != nil {
+		return err
 	}
 	DequantizeRow(t, src, dst)
 	return nil

@@ -8,8 +8,8 @@ import (
 // Dot returns Σ w[i]·x[i] over the len(x) weights of type t stored in row,
 // checking that the sizes agree and the format is supported.
 func Dot(t Type, row []byte, x []float32) (float32, error) {
-	if err := CheckRow(t, row, len(x)); err != nil {
-		return 0, fmt.Errorf("dot: %w", err)
+	if err := checkRow("dot", t, row, len(x)); err != nil {
+		return 0, err
 	}
 	return DotRow(t, row, x), nil
 }
@@ -17,12 +17,12 @@ func Dot(t Type, row []byte, x []float32) (float32, error) {
 // MatVec computes dst[r] = Σ_i W[r][i]·x[i] for the len(dst) rows of
 // len(x) weights of type t stored back to back in w.
 func MatVec(t Type, w []byte, x, dst []float32) error {
-	rb, err := t.RowBytes(len(x))
-	if err != nil {
-		return fmt.Errorf("matvec: %w", err)
-	}
 	if !Supported(t) {
 		return errUnsupported("matvec", t)
+	}
+	rb, err := t.RowBytes(len(x))
+	if err != nil {
+		return fmt.Errorf("quant: matvec: %w", err)
 	}
 	if len(w) != rb*len(dst) {
 		return fmt.Errorf("quant: matvec: %d rows of %d %s weights need %d bytes, got %d", len(dst), len(x), t, rb*len(dst), len(w))
@@ -38,7 +38,8 @@ func MatVec(t Type, w []byte, x, dst []float32) error {
 // matrix) that row holds exactly len(x) weights of a supported type t. It
 // does not allocate. With mismatched sizes it sums over the whole blocks
 // both slices hold (it never panics); an unsupported t returns NaN rather
-// than a number that could pass for a result.
+// than a number that could pass for a result. Like everything in this
+// package it keeps no state and is safe for concurrent use.
 //
 // The result is the dot product of the dequantized row with x, accumulated
 // in float32 per block (scales applied once per group), so it differs from

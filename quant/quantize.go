@@ -1,14 +1,12 @@
 package quant
 
-import "fmt"
-
 // Quantize encodes len(src) float32 weights as type t into dst, which must be
 // exactly the size of that many weights. For every supported format the
 // bytes equal llama.cpp's reference quantizer (quantize_row_*_ref, i.e.
 // llama-quantize without an importance matrix).
 func Quantize(t Type, src []float32, dst []byte) error {
-	if err := CheckRow(t, dst, len(src)); err != nil {
-		return fmt.Errorf("quantize: %w", err)
+	if err := checkRow("quantize", t, dst, len(src)); err != nil {
+		return err
 	}
 	switch t {
 	case F32:

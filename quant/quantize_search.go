@@ -6,9 +6,12 @@ import "math"
 // (ggml-quants.c: nearest_int, make_qx_quants, make_q3_quants,
 // make_qkx2_quants), transcribed so that the float32 operations happen in the
 // same order with the same roundings. Every product that C computes and then
-// adds is wrapped in an explicit float32() conversion: the Go spec lets the
-// compiler fuse x*y+z into one FMA otherwise (it does on arm64), which would
-// change the last bit and so, sometimes, a chosen quant.
+// adds is wrapped in an explicit float32() conversion, also when the sum is in
+// a later statement: the Go spec lets the compiler fuse x*y+z into one FMA
+// otherwise (it does on arm64, ppc64, s390x, riscv64, loong64), which would
+// change the last bit and so, sometimes, a chosen quant. Checked with
+// `GOARCH=arm64 go build -gcflags=-S ./quant`: no FMADD/FMSUB outside the dot
+// products (whose results are not meant to be bit-exact).
 
 // groupMaxEps is GROUP_MAX_EPS: groups whose largest magnitude is below it
 // are treated as all zero.

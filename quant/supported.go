@@ -22,16 +22,19 @@ func errUnsupported(op string, t Type) error {
 
 // CheckRow validates that row holds exactly n weights of type t and that t is
 // supported, so the unchecked DotRow/DequantizeRow may then be used with it.
-func CheckRow(t Type, row []byte, n int) error {
+func CheckRow(t Type, row []byte, n int) error { return checkRow("row", t, row, n) }
+
+// checkRow is CheckRow with the operation named in the error.
+func checkRow(op string, t Type, row []byte, n int) error {
 	if !Supported(t) {
-		return errUnsupported("row", t)
+		return errUnsupported(op, t)
 	}
-	want, err := t.RowBytes(n)
-	if err != nil {
-		return err
+	l := layouts[t]
+	if n < 0 || n%l.elems != 0 {
+		return fmt.Errorf("quant: %s: %s rows hold multiples of %d weights, not %d", op, t, l.elems, n)
 	}
-	if len(row) != want {
-		return fmt.Errorf("quant: %s row of %d weights needs %d bytes, got %d", t, n, want, len(row))
+	if want := n / l.elems * l.bytes; len(row) != want {
+		return fmt.Errorf("quant: %s: %d %s weights need %d bytes, got %d", op, n, t, want, len(row))
 	}
 	return nil
 }
