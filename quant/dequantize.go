@@ -4,7 +4,9 @@ import "math"
 
 // Dequantize converts len(dst) weights of type t, stored in src, to float32.
 // len(src) must be exactly the size of len(dst) weights. The values are
-// bit-identical to llama.cpp's dequantize_row_* for the same bytes.
+// bit-identical to llama.cpp's dequantize_row_* for the same bytes (C
+// compiled without FMA contraction, as ggml-base is by default), on every
+// architecture and with or without the vector kernels.
 func Dequantize(t Type, src []byte, dst []float32) error {
 	if err := checkRow("dequantize", t, src, len(dst)); err != nil {
 		return err
@@ -15,8 +17,9 @@ func Dequantize(t Type, src []byte, dst []float32) error {
 
 // DequantizeRow is Dequantize without checks, for hot loops that validated
 // the sizes once (CheckRow). With mismatched sizes it converts only the
-// whole blocks both slices hold (it never panics); an unsupported t fills
-// dst with NaN so a missed check cannot pass for real data.
+// whole blocks both slices hold and leaves the rest of dst alone (it never
+// panics); an unsupported t fills dst with NaN so a missed check cannot pass
+// for real data.
 func DequantizeRow(t Type, src []byte, dst []float32) {
 	switch t {
 	case F32:
