@@ -4,6 +4,7 @@ package webgpu
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/tabshard/tabshard/kernels/conformance"
@@ -51,4 +52,21 @@ func TestConformanceWindows(t *testing.T) {
 	defer ref.Close()
 	conformance.Run(t, ref, dev, conformance.Options{Short: true, KVTypes: kvTypes, Only: []string{"matmul", "embed"}})
 	conformance.RunWindowed(t, ref, dev)
+}
+
+// TestConformanceShapes runs the matrix kernels with the workgroup shapes
+// GPUs use (lavapipe's own default is narrower), including a row count per
+// thread that does not divide the test matrices.
+func TestConformanceShapes(t *testing.T) {
+	ref, err := cpu.New(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	for _, sh := range []MatShape{{TPR: 32, RPW: 2, RPT: 2}, {TPR: 16, RPW: 2, RPT: 3}} {
+		t.Run(fmt.Sprintf("%dx%dx%d", sh.TPR, sh.RPW, sh.RPT), func(t *testing.T) {
+			dev := open(t, Options{MatShape: sh})
+			conformance.Run(t, ref, dev, conformance.Options{Short: true, Only: []string{"matmul"}})
+		})
+	}
 }

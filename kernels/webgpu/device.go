@@ -24,6 +24,9 @@ type Options struct {
 	// MaxBinding, when non-zero, caps storage bindings below the device's
 	// limit (at least 1 MiB). Tests use it to exercise windowed tensors.
 	MaxBinding uint64
+	// MatShape, when non-zero, fixes the matrix kernels' workgroup shape
+	// (benchmarks sweep it); zero picks one for the adapter.
+	MatShape MatShape
 }
 
 // DefaultTimeout is generous because lavapipe runs big matmuls at ~1 GB/s.
@@ -38,6 +41,7 @@ type Device struct {
 	queue   *wgpu.Queue
 	name    string
 	cpuLike bool // lavapipe or another CPU adapter: prefer narrow workgroups
+	shape   MatShape
 	timeout time.Duration
 	release func()
 
@@ -68,7 +72,7 @@ func (d *Device) track(buf *wgpu.Buffer) uint64 {
 var _ kernels.Device = (*Device)(nil)
 
 func newDevice(dev *wgpu.Device, name string, cpuLike bool, opts Options) (*Device, error) {
-	d := &Device{dev: dev, queue: dev.Queue(), name: name, cpuLike: cpuLike, timeout: opts.Timeout}
+	d := &Device{dev: dev, queue: dev.Queue(), name: name, cpuLike: cpuLike, timeout: opts.Timeout, shape: opts.MatShape}
 	if d.timeout <= 0 {
 		d.timeout = DefaultTimeout
 	}

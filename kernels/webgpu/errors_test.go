@@ -104,3 +104,30 @@ func TestClosed(t *testing.T) {
 	}
 	b.Release() // must not crash
 }
+
+// TestCopyThenReadInOneSubmit: an in-place op copies its input to scratch
+// (scratch is a copy destination) and TopK then reads scratch back (a copy
+// source); gogpu refuses both in one encoder, so the recorder must split.
+func TestCopyThenReadInOneSubmit(t *testing.T) {
+	d := open(t, Options{})
+	w, err := d.UploadMatrix(quant.F32, 1, 32, make([]byte, 128))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Release()
+	b, _ := d.NewBuffer(32)
+	defer b.Release()
+	if err := d.Write(b, make([]float32, 32)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RMSNorm(b, b, w, 1, 1e-5); err != nil {
+		t.Fatal(err)
+	}
+	ids, _, err := d.TopK(b, 1, 32, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids[0] != 0 || ids[1] != 1 {
+		t.Fatalf("TopK of zeros: %v", ids)
+	}
+}

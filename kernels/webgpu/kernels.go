@@ -36,8 +36,23 @@ func (k *kernel) destroy() {
 	k.mod.Release()
 }
 
-// matShape is the workgroup shape of the matrix kernels.
-type matShape struct{ TPR, RPW int }
+// MatShape is the workgroup shape of the matrix kernels: TPR threads share
+// one weight row (a power of two), RPW row groups per workgroup, RPT rows
+// per group in the matrix×vector kernel (the batched kernel uses RPT = 1).
+type MatShape struct{ TPR, RPW, RPT int }
+
+func (s MatShape) valid() bool {
+	return s.TPR >= 1 && s.TPR <= 256 && s.TPR&(s.TPR-1) == 0 && s.RPW >= 1 && s.TPR*s.RPW <= 256 &&
+		s.RPT >= 1 && s.RPT <= 16
+}
+
+// rowsPerGroup is how many weight rows one workgroup covers.
+func (s MatShape) rowsPerGroup(nb int) int {
+	if nb == 1 {
+		return s.RPW * s.RPT
+	}
+	return s.RPW
+}
 
 // opKernels are the pipelines New compiles.
 type opKernels struct {
@@ -50,7 +65,7 @@ type opKernels struct {
 	addIn   *kernel
 	copy    *kernel
 	topk    *kernel
-	shape   matShape
+	shape   MatShape
 }
 
 // matBatch is how many batch rows one matmul workgroup serves.
@@ -148,7 +163,7 @@ func (d *Device) newKernel(name, src string, readOnly ...bool) (*kernel, error) 
 }
 
 type matData struct {
-	TPR, RPW, NB, WG, Red int
+	TPR, RPW, RPT, NB, WG, Red, Acc int
 	Common, Deq           string
 }
 
@@ -159,9 +174,18 @@ func (d *Device) buildKernels() error {
 	o.embed = map[quant.Type]*kernel{}
 	// GPUs want wide rows (a warp per row); lavapipe wants narrow
 	// workgroups with many rows each (PLATFORM.md).
-	o.shape = matShape{TPR: 32, RPW: 4}
+	// Measured on an H200 (cmd/gpubench sweep): one 64-lane row group of
+	// 4 rows per workgroup beat 32×2×2, 32×4×2 and 16-lane shapes for every
+	// format.
+	o.shape = MatShape{TPR: 64, RPW: 1, RPT: 4}
 	if d.cpuLike {
-		o.shape = matShape{TPR: 4, RPW: 8}
+		o.shape = MatShape{TPR: 4, RPW: 8, RPT: 1}
+	}
+	if d.shape != (MatShape{}) {
+		if !d.shape.valid() {
+			return fmt.Errorf("webgpu: matrix workgroup shape %+v: TPR must be a power of two, TPR·RPW ≤ 256, 1 ≤ RPT ≤ 16", d.shape)
+		}
+		o.shape = d.shape
 	}
 	common, err := snippet("formats.wgsl", "common", nil)
 	if err != nil {
@@ -173,9 +197,13 @@ func (d *Device) buildKernels() error {
 			return err
 		}
 		for _, nb := range []int{1, matBatch} {
-			md := matData{TPR: o.shape.TPR, RPW: o.shape.RPW, NB: nb, Common: common, Deq: deq}
+			md := matData{TPR: o.shape.TPR, RPW: o.shape.RPW, RPT: 1, NB: nb, Common: common, Deq: deq}
+			md.Acc = nb
+			if nb == 1 {
+				md.RPT, md.Acc = o.shape.RPT, o.shape.RPT
+			}
 			md.WG = md.TPR * md.RPW
-			md.Red = md.WG * nb
+			md.Red = md.WG * md.Acc
 			src, err := render("matmul.wgsl", md)
 			if err != nil {
 				return err
@@ -221,3 +249,6 @@ func (d *Device) buildKernels() error {
 	}
 	return nil
 }
+
+// MatShape reports the matrix kernels' workgroup shape in use.
+func (d *Device) MatShape() MatShape { return d.kern.shape }

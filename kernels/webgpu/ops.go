@@ -177,7 +177,7 @@ func (d *Device) MatMul(dst kernels.Buffer, w kernels.Matrix, x kernels.Buffer, 
 	}
 	for _, win := range m.wins {
 		p := []uint32{uint32(win.rows), uint32(m.nu), uint32(m.rs), uint32(win.so), uint32(rows), uint32(m.rows), uint32(win.row0), uint32(m.cols / 4)}
-		if err := d.rec.dispatch(k, p, []span{win.span(), sp[0], out.whole()}, uint32(ceilDiv(win.rows, sh.RPW)), uint32(ceilDiv(rows, nb)), 1); err != nil {
+		if err := d.rec.dispatch(k, p, []span{win.span(), sp[0], out.whole()}, uint32(ceilDiv(win.rows, sh.rowsPerGroup(nb))), uint32(ceilDiv(rows, nb)), 1); err != nil {
 			return err
 		}
 	}

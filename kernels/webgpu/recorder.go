@@ -47,6 +47,9 @@ type recorder struct {
 	scrID   uint64
 	dummy   *wgpu.Buffer // bound where a shader ignores a binding
 	dumID   uint64
+	// copyUse records how buffers were used by copies in the open encoder:
+	// gogpu rejects one encoder that copies both from and into a buffer.
+	copyUse map[*wgpu.Buffer]bool // true: copy source, false: destination
 }
 
 func (r *recorder) dummySpan() span { return span{buf: r.dummy, id: r.dumID, size: 256} }
@@ -150,9 +153,19 @@ func (r *recorder) endPass() error {
 
 // copy records a buffer-to-buffer copy (outside any compute pass).
 func (r *recorder) copy(src *wgpu.Buffer, srcOff uint64, dst *wgpu.Buffer, dstOff, size uint64) error {
+	if u, ok := r.copyUse[src]; (ok && !u) || r.copyUse[dst] {
+		if err := r.flush(); err != nil {
+			return err
+		}
+	}
 	if err := r.endPass(); err != nil {
 		return err
 	}
+	if r.copyUse == nil {
+		r.copyUse = map[*wgpu.Buffer]bool{}
+	}
+	r.copyUse[src] = true
+	r.copyUse[dst] = false
 	enc, err := r.encoder()
 	if err != nil {
 		return err
@@ -173,6 +186,7 @@ func (r *recorder) flush() error {
 	cb, err := r.enc.Finish()
 	r.enc = nil
 	r.count = 0
+	clear(r.copyUse)
 	if err != nil {
 		r.arena = r.arena[:0]
 		return r.d.fail("finishing commands", err)

@@ -1,7 +1,10 @@
 // Y[b][row0 + r] = Σ_i W[r][i] · X[b][i] for one window of weight rows.
 // TPR threads share one weight row, striding over its 32-weight units;
-// RPW rows per workgroup; NB batch rows per workgroup, so each decoded unit
-// is reused NB times (NB = 1 is the decode matvec).
+// RPW row groups per workgroup, each of RPT consecutive rows. With NB = 1
+// (the decode matvec) a thread loads its 32 x values once per unit and
+// reuses them for its RPT rows (x loads, not weight bytes, limit 4-bit
+// formats otherwise). With NB > 1 (batches), RPT = 1 and each decoded unit
+// is reused for NB batch rows.
 // P: 0 rows in window, 1 units per row, 2 rs, 3 so, 4 batch, 5 Y row stride,
 //    6 row0 (window start in the output), 7 X row stride in vec4.
 @group(0) @binding(0) var<storage, read> P: array<u32>;
@@ -12,6 +15,7 @@
 const TPR = {{.TPR}}u;
 const RPW = {{.RPW}}u;
 const NB = {{.NB}}u;
+const RPT = {{.RPT}}u;
 const WG = {{.WG}}u;
 
 {{.Common}}
@@ -31,15 +35,32 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let xs = P[7];
   let lane = li % TPR;
   let rw = li / TPR;
-  let r = wg.x * RPW + rw;
+  let r0 = (wg.x * RPW + rw) * RPT;
   let b0 = wg.y * NB;
   let nb = min(NB, batch - b0);
-  var acc: array<f32, NB>;
-  for (var b = 0u; b < NB; b++) { acc[b] = 0.0; }
-  if (r < rows) {
+  var acc: array<f32, {{.Acc}}>;
+  for (var i = 0u; i < {{.Acc}}u; i++) { acc[i] = 0.0; }
+  let nr = min(RPT, select(0u, rows - r0, r0 < rows));
+{{if eq .NB 1}}
+  for (var u = lane; u < nu; u += TPR) {
+    var xv: array<vec4<f32>, 8>;
+    let xo = b0 * xs + u * 8u;
+    for (var i = 0u; i < 8u; i++) { xv[i] = X[xo + i]; }
+    for (var j = 0u; j < nr; j++) {
+      var w: array<vec4<f32>, 8>;
+      deq32(r0 + j, u, rs, so, &w);
+      var s = dot(w[0], xv[0]) + dot(w[1], xv[1]);
+      s += dot(w[2], xv[2]) + dot(w[3], xv[3]);
+      s += dot(w[4], xv[4]) + dot(w[5], xv[5]);
+      s += dot(w[6], xv[6]) + dot(w[7], xv[7]);
+      acc[j] += s;
+    }
+  }
+{{else}}
+  if (nr > 0u) {
     for (var u = lane; u < nu; u += TPR) {
       var w: array<vec4<f32>, 8>;
-      deq32(r, u, rs, so, &w);
+      deq32(r0, u, rs, so, &w);
       for (var b = 0u; b < nb; b++) {
         let xo = (b0 + b) * xs + u * 8u;
         var s = dot(w[0], X[xo]) + dot(w[1], X[xo + 1u]);
@@ -50,22 +71,32 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
       }
     }
   }
-  for (var b = 0u; b < NB; b++) {
-    red[(b * RPW + rw) * TPR + lane] = acc[b];
+{{end}}
+  // acc index a = j (NB = 1) or b (RPT = 1); reduce over the TPR lanes.
+  for (var a = 0u; a < {{.Acc}}u; a++) {
+    red[(a * RPW + rw) * TPR + lane] = acc[a];
   }
   workgroupBarrier();
   for (var st = TPR / 2u; st > 0u; st = st / 2u) {
     if (lane < st) {
-      for (var b = 0u; b < NB; b++) {
-        let i = (b * RPW + rw) * TPR + lane;
+      for (var a = 0u; a < {{.Acc}}u; a++) {
+        let i = (a * RPW + rw) * TPR + lane;
         red[i] += red[i + st];
       }
     }
     workgroupBarrier();
   }
-  if (lane == 0u && r < rows) {
-    for (var b = 0u; b < nb; b++) {
-      Y[(b0 + b) * ys + row0 + r] = red[(b * RPW + rw) * TPR];
+  if (lane == 0u) {
+{{if eq .NB 1}}
+    for (var j = 0u; j < nr; j++) {
+      Y[b0 * ys + row0 + r0 + j] = red[(j * RPW + rw) * TPR];
     }
+{{else}}
+    if (nr > 0u) {
+      for (var b = 0u; b < nb; b++) {
+        Y[(b0 + b) * ys + row0 + r0] = red[(b * RPW + rw) * TPR];
+      }
+    }
+{{end}}
   }
 }

@@ -1,0 +1,184 @@
+//go:build !js
+
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/tabshard/tabshard/kernels"
+	"github.com/tabshard/tabshard/quant"
+)
+
+// 7B LLaMA shape.
+const (
+	dim    = 4096
+	ffn    = 11008
+	heads  = 32
+	hd     = 128
+	vocab  = 32000
+	ctxLen = 512
+)
+
+type layer struct{ wq, wk, wv, wo, w1, w2, w3, an, fn kernels.Matrix }
+
+// decode7B runs greedy-shaped decode steps (one position, argmax on the
+// device, one fence per token) through a 7B-shaped model of type t.
+func decode7B(d kernels.Device, t quant.Type, tokens, nl int, copyBW float64) error {
+	rng := rand.New(rand.NewPCG(7, 7))
+	var mats []kernels.Matrix
+	defer func() {
+		for _, m := range mats {
+			m.Release()
+		}
+	}()
+	var weightBytes int64
+	cache := map[[2]int][]byte{}
+	up := func(rows, cols int, ty quant.Type, count bool) (kernels.Matrix, error) {
+		key := [2]int{rows, cols}
+		data := cache[key]
+		if ty == quant.F32 {
+			f := make([]byte, rows*cols*4)
+			for i := 0; i < rows*cols; i++ {
+				f[4*i+2], f[4*i+3] = 0x80, 0x3f // 1.0
+			}
+			data = f
+		} else if data == nil {
+			var err error
+			if data, err = weights(ty, rows, cols, rng); err != nil {
+				return nil, err
+			}
+			cache[key] = data
+		}
+		m, err := d.UploadMatrix(ty, rows, cols, data)
+		if err != nil {
+			return nil, err
+		}
+		mats = append(mats, m)
+		if count {
+			weightBytes += int64(len(data))
+		}
+		return m, nil
+	}
+	start := time.Now()
+	emb, err := up(vocab, dim, t, false)
+	if err != nil {
+		return err
+	}
+	ls := make([]layer, nl)
+	for i := range ls {
+		l := &ls[i]
+		for _, w := range []struct {
+			dst        *kernels.Matrix
+			rows, cols int
+			ty         quant.Type
+		}{
+			{&l.wq, dim, dim, t}, {&l.wk, dim, dim, t}, {&l.wv, dim, dim, t}, {&l.wo, dim, dim, t},
+			{&l.w1, ffn, dim, t}, {&l.w3, ffn, dim, t}, {&l.w2, dim, ffn, t},
+			{&l.an, 1, dim, quant.F32}, {&l.fn, 1, dim, quant.F32},
+		} {
+			if *w.dst, err = up(w.rows, w.cols, w.ty, true); err != nil {
+				return err
+			}
+		}
+	}
+	outNorm, err := up(1, dim, quant.F32, true)
+	if err != nil {
+		return err
+	}
+	out, err := up(vocab, dim, t, true)
+	if err != nil {
+		return err
+	}
+	kv, err := d.NewKVCache(kernels.KVConfig{Layers: nl, Slots: 1, Context: ctxLen, KVHeads: heads, HeadDim: hd, Type: quant.F16})
+	if err != nil {
+		return err
+	}
+	defer kv.Release()
+	fmt.Printf("decode %s: %d layers uploaded in %.1f s, %.2f GB of weights read per token\n", t, nl, time.Since(start).Seconds(), float64(weightBytes)/1e9)
+
+	var bufs []kernels.Buffer
+	nb := func(n int) kernels.Buffer {
+		b, e := d.NewBuffer(n)
+		if e != nil && err == nil {
+			err = e
+		}
+		bufs = append(bufs, b)
+		return b
+	}
+	x, h, q, k, v, att, o, g, u, s, logits := nb(dim), nb(dim), nb(dim), nb(dim), nb(dim), nb(dim), nb(dim), nb(ffn), nb(ffn), nb(ffn), nb(vocab)
+	defer func() {
+		for _, b := range bufs {
+			if b != nil {
+				b.Release()
+			}
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	step := func(pos int, id int32) (int32, error) {
+		seq := []kernels.Seq{{Slot: 0, Pos: int32(pos)}}
+		if err := d.Embed(x, emb, []int32{id}); err != nil {
+			return 0, err
+		}
+		for li, l := range ls {
+			ops := []func() error{
+				func() error { return d.RMSNorm(h, x, l.an, 1, 1e-5) },
+				func() error { return d.MatMul(q, l.wq, h, 1) },
+				func() error { return d.MatMul(k, l.wk, h, 1) },
+				func() error { return d.MatMul(v, l.wv, h, 1) },
+				func() error { return d.RoPE(q, heads, hd, seq, 10000) },
+				func() error { return d.RoPE(k, heads, hd, seq, 10000) },
+				func() error { return d.Attention(att, q, k, v, kv, li, heads, seq) },
+				func() error { return d.MatMul(o, l.wo, att, 1) },
+				func() error { return d.Add(x, x, o, dim) },
+				func() error { return d.RMSNorm(h, x, l.fn, 1, 1e-5) },
+				func() error { return d.MatMul(g, l.w1, h, 1) },
+				func() error { return d.MatMul(u, l.w3, h, 1) },
+				func() error { return d.SiLUMul(s, g, u, ffn) },
+				func() error { return d.MatMul(o, l.w2, s, 1) },
+				func() error { return d.Add(x, x, o, dim) },
+			}
+			for _, op := range ops {
+				if err := op(); err != nil {
+					return 0, err
+				}
+			}
+		}
+		if err := d.RMSNorm(h, x, outNorm, 1, 1e-5); err != nil {
+			return 0, err
+		}
+		if err := d.MatMul(logits, out, h, 1); err != nil {
+			return 0, err
+		}
+		ids, _, err := d.TopK(logits, 1, vocab, 1)
+		if err != nil {
+			return 0, err
+		}
+		return ids[0], nil
+	}
+	id := int32(1)
+	pos := 0
+	for ; pos < 8; pos++ {
+		if id, err = step(pos, id); err != nil {
+			return err
+		}
+	}
+	t0 := time.Now()
+	for i := 0; i < tokens; i++ {
+		if id, err = step(pos, id); err != nil {
+			return err
+		}
+		pos++
+	}
+	el := time.Since(t0)
+	tps := float64(tokens) / el.Seconds()
+	// Reading the weights once per token is the floor; compare with the
+	// copy bandwidth's read half plus write half, i.e. bytes moved per second.
+	limit := copyBW / float64(weightBytes)
+	fmt.Printf("decode %s: %.1f tokens/s (%.2f ms/token) at positions 8..%d; bandwidth limit %.1f tokens/s; ratio %.2f\n",
+		t, tps, 1e3/tps, pos-1, limit, tps/limit)
+	return nil
+}

@@ -1,0 +1,192 @@
+//go:build !js
+
+// Command gpubench measures the WebGPU device on a real GPU (issue 3,
+// acceptance 4): device copy bandwidth; matrix×vector weight bandwidth per
+// format at 4096×4096, 4096×11008 and 11008×4096 (rows × columns = outputs ×
+// inputs) as a fraction of copy bandwidth; and decode tokens/s of a
+// 7B-shaped LLaMA with random weights against its memory-bandwidth limit.
+//
+// Build it static here and carry it to the GPU machine:
+//
+//	CGO_ENABLED=0 go build -o gpubench ./cmd/gpubench
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tabshard/tabshard/kernels"
+	"github.com/tabshard/tabshard/kernels/webgpu"
+	"github.com/tabshard/tabshard/quant"
+)
+
+func main() {
+	formats := flag.String("formats", "F16,Q8_0,Q4_0,Q4_K,Q5_K,Q6_K,Q3_K,Q2_K,F32", "matvec formats")
+	decode := flag.String("decode", "Q4_K,Q8_0", "7B decode formats (empty: skip)")
+	tokens := flag.Int("tokens", 64, "decode tokens timed (after 8 warm-up tokens)")
+	iters := flag.Int("iters", 200, "matvecs per timing")
+	shapes := flag.String("shapes", "", "matvec workgroup shapes to sweep, e.g. 32x2x2,16x4x1 (TPRxRPWxRPT); empty: the device's choice")
+	layers := flag.Int("layers", 32, "decode layers")
+	flag.Parse()
+	if err := run(*formats, *decode, *shapes, *tokens, *iters, *layers); err != nil {
+		fmt.Fprintln(os.Stderr, "gpubench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseTypes(s string) ([]quant.Type, error) {
+	var out []quant.Type
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		t, err := quant.ParseType(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func run(formatList, decodeList, shapeList string, tokens, iters, layers int) error {
+	fmts, err := parseTypes(formatList)
+	if err != nil {
+		return err
+	}
+	dfmts, err := parseTypes(decodeList)
+	if err != nil {
+		return err
+	}
+	shapes := []webgpu.MatShape{{}}
+	if shapeList != "" {
+		shapes = nil
+		for _, s := range strings.Split(shapeList, ",") {
+			var sh webgpu.MatShape
+			if _, err := fmt.Sscanf(s, "%dx%dx%d", &sh.TPR, &sh.RPW, &sh.RPT); err != nil {
+				return fmt.Errorf("shape %q: %v", s, err)
+			}
+			shapes = append(shapes, sh)
+		}
+	}
+	for _, sh := range shapes {
+		d, err := webgpu.New(webgpu.Options{Timeout: 5 * time.Minute, MatShape: sh})
+		if err != nil {
+			return err
+		}
+		ms := d.MatShape()
+		fmt.Printf("device: %s, matrix workgroups %d threads/row × %d row groups × %d rows/thread\n", d.Name(), ms.TPR, ms.RPW, ms.RPT)
+		eng, sha, err := d.CopyBandwidth(256<<20, 50)
+		if err != nil {
+			return err
+		}
+		// The card's copy bandwidth is the better of the two ways to copy.
+		bw := max(eng, sha)
+		fmt.Printf("copy bandwidth (bytes read + written): copy engine %.1f GB/s, compute shader %.1f GB/s; using %.1f GB/s\n", eng/1e9, sha/1e9, bw/1e9)
+		for _, t := range fmts {
+			for _, sh := range [][2]int{{4096, 4096}, {4096, 11008}, {11008, 4096}} {
+				r, err := matvec(d, t, sh[0], sh[1], iters)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("matvec %-5s %5d×%-5d %8.1f µs  %7.1f GB/s of weights  %.2f of copy bandwidth\n",
+					t, sh[0], sh[1], r.perCall.Seconds()*1e6, r.bw/1e9, r.bw/bw)
+			}
+		}
+		for _, t := range dfmts {
+			if err := decode7B(d, t, tokens, layers, bw); err != nil {
+				return err
+			}
+		}
+		if err := d.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// weights returns rows×cols GGUF bytes of type t: 64 distinct quantized
+// random rows repeated (quantizing billions of weights would dominate).
+func weights(t quant.Type, rows, cols int, rng *rand.Rand) ([]byte, error) {
+	rb, err := t.RowBytes(cols)
+	if err != nil {
+		return nil, err
+	}
+	const distinct = 64
+	base := make([]byte, rb*distinct)
+	f := make([]float32, cols)
+	for r := 0; r < distinct; r++ {
+		for i := range f {
+			f[i] = float32(rng.NormFloat64()) * 0.02
+		}
+		if err := quant.Quantize(t, f, base[r*rb:(r+1)*rb]); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]byte, rb*rows)
+	for r := 0; r < rows; r++ {
+		copy(out[r*rb:], base[(r%distinct)*rb:(r%distinct+1)*rb])
+	}
+	return out, nil
+}
+
+type mvResult struct {
+	perCall time.Duration
+	bw      float64
+}
+
+func matvec(d kernels.Device, t quant.Type, rows, cols, iters int) (mvResult, error) {
+	rng := rand.New(rand.NewPCG(uint64(rows), uint64(cols)))
+	data, err := weights(t, rows, cols, rng)
+	if err != nil {
+		return mvResult{}, err
+	}
+	m, err := d.UploadMatrix(t, rows, cols, data)
+	if err != nil {
+		return mvResult{}, err
+	}
+	defer m.Release()
+	x, err := d.NewBuffer(cols)
+	if err != nil {
+		return mvResult{}, err
+	}
+	defer x.Release()
+	y, err := d.NewBuffer(rows)
+	if err != nil {
+		return mvResult{}, err
+	}
+	defer y.Release()
+	xs := make([]float32, cols)
+	for i := range xs {
+		xs[i] = float32(rng.NormFloat64())
+	}
+	if err := d.Write(x, xs); err != nil {
+		return mvResult{}, err
+	}
+	one := make([]float32, 1)
+	timed := func(n int) (time.Duration, error) {
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			if err := d.MatMul(y, m, x, 1); err != nil {
+				return 0, err
+			}
+		}
+		if err := d.Read(y, one); err != nil {
+			return 0, err
+		}
+		return time.Since(start), nil
+	}
+	if _, err := timed(10); err != nil {
+		return mvResult{}, err
+	}
+	el, err := timed(iters)
+	if err != nil {
+		return mvResult{}, err
+	}
+	per := el / time.Duration(iters)
+	return mvResult{per, float64(len(data)) / per.Seconds()}, nil
+}

@@ -1,0 +1,83 @@
+package webgpu
+
+import (
+	"fmt"
+	"time"
+)
+
+// CopyBandwidth measures device-memory copy throughput: iters copies of a
+// bytes-sized buffer into another in one submit, timed to the fence, once
+// with the copy engine (CopyBufferToBuffer) and once with a compute shader
+// (vec4 loads and stores). It returns bytes moved per second, counting each
+// byte read and each byte written, for both.
+func (d *Device) CopyBandwidth(bytes uint64, iters int) (engine, shader float64, err error) {
+	e, err := d.copyBandwidth(bytes, iters, false)
+	if err != nil {
+		return 0, 0, err
+	}
+	s, err := d.copyBandwidth(min(bytes, d.bindLimit), iters, true)
+	return e, s, err
+}
+
+func (d *Device) copyBandwidth(bytes uint64, iters int, compute bool) (float64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.usable(); err != nil {
+		return 0, err
+	}
+	if iters <= 0 || bytes < 4 {
+		return 0, fmt.Errorf("webgpu: CopyBandwidth(%d, %d)", bytes, iters)
+	}
+	bytes &^= 255
+	var k *kernel
+	if compute {
+		src, err := render("copy.wgsl", nil)
+		if err != nil {
+			return 0, err
+		}
+		if k, err = d.newKernel("copy", src, true, false); err != nil {
+			return 0, err
+		}
+		defer k.destroy()
+	}
+	src, err := d.createBuffer("bandwidth src", bytes, storageUsage)
+	if err != nil {
+		return 0, err
+	}
+	srcTrack := d.track(src)
+	defer d.releaseGPU(src, srcTrack)
+	dst, err := d.createBuffer("bandwidth dst", bytes, storageUsage)
+	if err != nil {
+		return 0, err
+	}
+	dstID := d.track(dst)
+	defer d.releaseGPU(dst, dstID)
+	run := func(n int) (time.Duration, error) {
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			if compute {
+				p := []uint32{uint32(bytes / 16)}
+				sp := []span{{buf: src, id: srcTrack, size: bytes}, {buf: dst, id: dstID, size: bytes}}
+				if err := d.rec.dispatch(k, p, sp, 4096, 1, 1); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			if err := d.rec.copy(src, 0, dst, 0, bytes); err != nil {
+				return 0, err
+			}
+		}
+		if _, err := d.readBytes(src, 0, 4); err != nil {
+			return 0, err
+		}
+		return time.Since(start), nil
+	}
+	if _, err := run(2); err != nil { // warm-up
+		return 0, err
+	}
+	el, err := run(iters)
+	if err != nil {
+		return 0, err
+	}
+	return 2 * float64(bytes) * float64(iters) / el.Seconds(), nil
+}
