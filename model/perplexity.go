@@ -10,8 +10,9 @@ type PerplexityMethod int
 
 const (
 	// Windows: the reference definition of this project (reference.json):
-	// BOS, then the text, cut into non-overlapping windows of Window
-	// positions, each scored in full (BOS starts every window).
+	// BOS, then the text, cut into non-overlapping windows of Window input
+	// positions, each run on its own; every token of the text is scored
+	// once (a window's last position predicts the next window's first token).
 	Windows PerplexityMethod = iota
 	// LlamaCpp: llama-perplexity's definition: the stream (BOS first) is cut
 	// into whole chunks of Window tokens, each chunk's first token is
@@ -33,25 +34,30 @@ func (e *Engine) Perplexity(tokens []int32, window int, method PerplexityMethod,
 	if window < 2 || window > e.opt.Context {
 		return PerplexityResult{}, fmt.Errorf("model: window %d must be in [2, %d]", window, e.opt.Context)
 	}
-	var chunks [][]int32
-	var firstScored int // position whose logits first count, per window
+	// Each window runs inputs[i] and scores targets[i]; a target of -1 is
+	// not scored.
+	type chunk struct{ inputs, targets []int32 }
+	var chunks []chunk
 	switch method {
 	case Windows:
-		step := window - 1
-		for lo := 0; lo < len(tokens); lo += step {
-			w := append([]int32{bos}, tokens[lo:min(lo+step, len(tokens))]...)
-			if len(w) >= 2 {
-				chunks = append(chunks, w)
-			}
+		all := append([]int32{bos}, tokens...)
+		for lo := 0; lo < len(all)-1; lo += window {
+			hi := min(lo+window, len(all)-1)
+			chunks = append(chunks, chunk{all[lo:hi], all[lo+1 : hi+1]})
 		}
-		firstScored = 0
 	case LlamaCpp:
 		for lo := 0; lo+window <= len(tokens); lo += window {
-			w := append([]int32(nil), tokens[lo:lo+window]...)
-			w[0] = bos
-			chunks = append(chunks, w)
+			in := append([]int32(nil), tokens[lo:lo+window]...)
+			in[0] = bos
+			targets := make([]int32, window)
+			for i := range targets {
+				targets[i] = -1
+				if i >= window/2 && i < window-1 {
+					targets[i] = in[i+1]
+				}
+			}
+			chunks = append(chunks, chunk{in, targets})
 		}
-		firstScored = window / 2
 	default:
 		return PerplexityResult{}, fmt.Errorf("model: unknown perplexity method %d", method)
 	}
@@ -69,11 +75,10 @@ func (e *Engine) Perplexity(tokens []int32, window int, method PerplexityMethod,
 		}
 		return r
 	}
-	for ci, w := range chunks {
-		// Logits at position i predict token i+1; the last position predicts nothing.
-		want := func(i int) bool { return i >= firstScored && i < len(w)-1 }
-		err := e.Eval(w, 0, want, func(i int, logits []float32) error {
-			nll := NLL(logits, w[i+1])
+	for ci, c := range chunks {
+		want := func(i int) bool { return c.targets[i] >= 0 }
+		err := e.Eval(c.inputs, 0, want, func(i int, logits []float32) error {
+			nll := NLL(logits, c.targets[i])
 			if math.IsNaN(nll) || math.IsInf(nll, 0) {
 				return fmt.Errorf("model: non-finite likelihood at window %d position %d", ci, i)
 			}

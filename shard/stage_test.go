@@ -60,7 +60,7 @@ func TestStagesMatchEngine(t *testing.T) {
 
 	sc := shard.StageConfig{Slots: 2, Context: 64, MaxBatch: 16}
 	var stages []*shard.Stage
-	for _, part := range []model.Part{{0, 3}, {3, 6}, {6, 8}} {
+	for _, part := range []model.Part{{First: 0, Last: 3}, {First: 3, Last: 6}, {First: 6, Last: 8}} {
 		s, err := shard.NewStage(dev, src, cfg, part, sc)
 		if err != nil {
 			t.Fatal(err)

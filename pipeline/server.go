@@ -1,0 +1,181 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/shard"
+)
+
+// ServerConfig describes one stage's place in the pipeline.
+type ServerConfig struct {
+	Stage  *shard.Stage
+	Model  model.Config
+	Plan   uint64 // plan epoch this stage serves; traffic of other plans is dropped
+	EOS    int32
+	Limits Limits
+	// Report, if set, receives a line for each peer dropped for bad traffic
+	// and each session refused.
+	Report func(string)
+}
+
+// Server runs a stage: it takes Open, Batch, Token and Close messages from
+// its upstream connections, batches the queued rows of all sessions into one
+// forward pass at a time, and sends the results on. The first stage turns
+// each sampled token coming round the ring into the session's next row and
+// passes it to the session's client; the last stage samples.
+type Server struct {
+	cfg      ServerConfig
+	first    bool
+	last     bool
+	events   chan event
+	down     Conn // next stage; for the last stage, the first (ring); nil when alone
+	sessions map[uint64]*session
+	free     []int32
+	queue    []pending
+	batchID  uint64
+	stats    Stats
+
+	stop   chan struct{} // closed when Run returns
+	mu     sync.Mutex    // guards conns and closed
+	conns  map[Conn]bool
+	closed bool
+
+	clientConns map[Conn]bool // first stage: connections that opened sessions
+	readers     sync.WaitGroup
+}
+
+// Stats are a stage's counters (read with Server.Stats).
+type Stats struct {
+	Batches, Rows   uint64
+	Busy            time.Duration // time spent in forward passes
+	Sessions        int           // open now
+	DroppedPeers    uint64
+	RefusedSessions uint64
+}
+
+type event struct {
+	from Conn
+	msg  Message
+	err  error
+}
+
+// session is one generation as a stage sees it.
+type session struct {
+	id     uint64
+	epoch  uint32
+	slot   int32
+	client Conn // first stage: where its tokens go
+	// last stage only:
+	sampling  Sampling
+	sampler   *model.Sampler
+	history   []int32
+	generated uint32
+}
+
+// pending is queued work: rows (with their hidden values on later stages).
+type pending struct {
+	rows   []Row
+	hidden []float32
+}
+
+// NewServer prepares a stage server; Run starts it.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if cfg.Stage == nil {
+		return nil, errors.New("pipeline: server without a stage")
+	}
+	part := cfg.Stage.Part()
+	sc := cfg.Stage.Config()
+	s := &Server{
+		cfg:      cfg,
+		first:    part.HasEmbed(),
+		last:     part.HasHead(cfg.Model),
+		events:   make(chan event, 256),
+		sessions: make(map[uint64]*session),
+		conns:    make(map[Conn]bool),
+		stop:     make(chan struct{}),
+
+		clientConns: make(map[Conn]bool),
+	}
+	for i := sc.Slots - 1; i >= 0; i-- {
+		s.free = append(s.free, int32(i))
+	}
+	return s, nil
+}
+
+// SetDownstream sets where results go: the next stage, or for the last
+// stage of several, the first. Call before Run.
+func (s *Server) SetDownstream(c Conn) { s.down = c; s.addConn(c) }
+
+// AddUpstream starts reading c: the previous stage, a client (first stage),
+// or the last stage (first stage, the ring). Safe while running.
+func (s *Server) AddUpstream(c Conn) { s.addConn(c) }
+
+func (s *Server) addConn(c Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.conns[c] {
+		return
+	}
+	s.conns[c] = true
+	s.readers.Add(1)
+	go func() {
+		defer s.readers.Done()
+		for {
+			m, err := c.Recv()
+			select {
+			case s.events <- event{from: c, msg: m, err: err}:
+			case <-s.stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// Run serves until ctx ends or the downstream connection fails; it closes
+// every connection it was given before returning.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.shutdown()
+	for {
+		// Take every event already waiting, then compute: rows that arrive
+		// while a batch runs join the next one.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev := <-s.events:
+			if err := s.handle(ev); err != nil {
+				return err
+			}
+		}
+	drain:
+		for {
+			select {
+			case ev := <-s.events:
+				if err := s.handle(ev); err != nil {
+					return err
+				}
+			default:
+				break drain
+			}
+		}
+		for len(s.queue) > 0 {
+			if err := s.step(); err != nil {
+				return err
+			}
+			// Let new arrivals join before the next batch.
+			select {
+			case ev := <-s.events:
+				if err := s.handle(ev); err != nil {
+					return err
+				}
+			default:
+			}
+		}
+	}
+}

@@ -1,0 +1,134 @@
+package pipeline
+
+import (
+	"slices"
+	"time"
+
+	"github.com/tabshard/tabshard/shard"
+)
+
+// step runs one forward pass over up to MaxBatch queued rows, oldest first,
+// and sends its results on.
+func (s *Server) step() error {
+	maxRows := s.cfg.Stage.Config().MaxBatch
+	width := s.cfg.Model.Dim
+	var rows []Row
+	var srows []shard.Row
+	var hidden []float32
+	for len(s.queue) > 0 && len(rows) < maxRows {
+		p := &s.queue[0]
+		for len(p.rows) > 0 && len(rows) < maxRows {
+			r := p.rows[0]
+			var h []float32
+			if p.hidden != nil {
+				h, p.hidden = p.hidden[:width], p.hidden[width:]
+			}
+			p.rows = p.rows[1:]
+			sess := s.sessions[r.Session]
+			if sess == nil || sess.epoch != r.Epoch {
+				continue // the session ended or was replayed: stale row
+			}
+			srows = append(srows, shard.Row{Slot: sess.slot, Pos: int32(r.Pos), Token: int32(r.Token), Logits: r.Flags&RowSample != 0})
+			hidden = append(hidden, h...)
+			r.Token = 0 // hidden rows carry no token id on the wire
+			rows = append(rows, r)
+		}
+		if len(p.rows) == 0 {
+			s.queue = s.queue[1:]
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	start := time.Now()
+	out, err := s.cfg.Stage.Forward(srows, hidden)
+	s.stats.Busy += time.Since(start)
+	s.stats.Batches++
+	s.stats.Rows += uint64(len(rows))
+	if err != nil {
+		return err
+	}
+	if !s.last {
+		s.batchID++
+		b := &Batch{Plan: s.cfg.Plan, ID: s.batchID, Encoding: EncF16, Width: width, Rows: rows, Hidden: out}
+		return s.down.Send(b)
+	}
+	s.sample(rows, out)
+	return nil
+}
+
+// sample draws the next token of every row marked RowSample (last stage).
+func (s *Server) sample(rows []Row, logits []float32) {
+	vocab := s.cfg.Model.Vocab
+	context := s.cfg.Stage.Config().Context
+	k := 0
+	for _, r := range rows {
+		if r.Flags&RowSample == 0 {
+			continue
+		}
+		l := logits[k*vocab : (k+1)*vocab]
+		k++
+		sess := s.sessions[r.Session]
+		if sess == nil {
+			continue
+		}
+		// The draw depends only on the seed and the position, so a replay
+		// after a re-plan samples exactly what the lost pipeline would have.
+		sess.sampler.Reseed(uint64(r.Pos))
+		id, lp := sess.sampler.Sample(l, sess.history)
+		sess.history = append(sess.history, id)
+		sess.generated++
+		t := &Token{Session: r.Session, Epoch: r.Epoch, Pos: r.Pos + 1, ID: uint32(id), Logprob: lp}
+		switch {
+		case !sess.sampling.IgnoreEOS && id == s.cfg.EOS:
+			t.Stop = StopEOS
+		case stopped(sess.history, sess.sampling.Stop):
+			t.Stop = StopSequence
+		case sess.sampling.MaxTokens > 0 && sess.generated >= sess.sampling.MaxTokens,
+			int(t.Pos) >= context-1:
+			t.Stop = StopMaxTokens
+		}
+		if s.first {
+			s.token(t)
+			continue
+		}
+		_ = s.down.Send(t)
+		if t.Stop != StopNone {
+			s.end(sess, false)
+		}
+	}
+}
+
+// stopped reports whether history ends with one of the stop sequences.
+func stopped(history []int32, stops [][]uint32) bool {
+	for _, seq := range stops {
+		if len(seq) == 0 || len(seq) > len(history) {
+			continue
+		}
+		tail := history[len(history)-len(seq):]
+		if slices.EqualFunc(tail, seq, func(a int32, b uint32) bool { return uint32(a) == b }) {
+			return true
+		}
+	}
+	return false
+}
+
+// shutdown stops the readers and closes every connection.
+func (s *Server) shutdown() {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	close(s.stop)
+	for _, c := range conns {
+		c.Close()
+	}
+	s.readers.Wait()
+}
+
+// Stats returns the stage's counters. Call only after Run returned, or from
+// the goroutine running it.
+func (s *Server) Stats() Stats { return s.stats }
