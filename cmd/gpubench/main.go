@@ -78,6 +78,9 @@ func run(formatList, decodeList, shapeList string, tokens, iters, layers int) er
 		if err != nil {
 			return err
 		}
+		for _, l := range d.TuneLog() {
+			fmt.Println("start-up shape timing:", l)
+		}
 		ms := d.MatShape()
 		fmt.Printf("device: %s, matrix workgroups %d threads/row × %d row groups × %d rows/thread\n", d.Name(), ms.TPR, ms.RPW, ms.RPT)
 		eng, sha, err := d.CopyBandwidth(256<<20, 50)

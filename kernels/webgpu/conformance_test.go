@@ -63,7 +63,7 @@ func TestConformanceShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ref.Close()
-	for _, sh := range []MatShape{{TPR: 32, RPW: 2, RPT: 2}, {TPR: 16, RPW: 2, RPT: 3}} {
+	for _, sh := range []MatShape{{TPR: 64, RPW: 1, RPT: 4}, {TPR: 16, RPW: 1, RPT: 3}} {
 		t.Run(fmt.Sprintf("%dx%dx%d", sh.TPR, sh.RPW, sh.RPT), func(t *testing.T) {
 			dev := open(t, Options{MatShape: sh})
 			conformance.Run(t, ref, dev, conformance.Options{Short: true, Only: []string{"matmul"}})

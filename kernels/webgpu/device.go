@@ -42,6 +42,7 @@ type Device struct {
 	name    string
 	cpuLike bool // lavapipe or another CPU adapter: prefer narrow workgroups
 	shape   MatShape
+	tuneLog []string
 	timeout time.Duration
 	release func()
 

@@ -131,3 +131,16 @@ func TestCopyThenReadInOneSubmit(t *testing.T) {
 		t.Fatalf("TopK of zeros: %v", ids)
 	}
 }
+
+// TestTuneRuns exercises the start-up shape timing (skipped on CPU adapters
+// at New) on this adapter.
+func TestTuneRuns(t *testing.T) {
+	d := open(t, Options{})
+	d.mu.Lock()
+	el, err := d.timeShape(MatShape{TPR: 32, RPW: 2, RPT: 2})
+	d.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("2048×4096 Q4_K matvec with 32×2×2: %v", el)
+}

@@ -164,7 +164,7 @@ func (d *Device) newKernel(name, src string, readOnly ...bool) (*kernel, error) 
 
 type matData struct {
 	TPR, RPW, RPT, NB, WG, Red, Acc int
-	Common, Deq           string
+	Common, Deq                     string
 }
 
 func (d *Device) buildKernels() error {
@@ -172,20 +172,9 @@ func (d *Device) buildKernels() error {
 	o.matvec = map[quant.Type]*kernel{}
 	o.matmul = map[quant.Type]*kernel{}
 	o.embed = map[quant.Type]*kernel{}
-	// GPUs want wide rows (a warp per row); lavapipe wants narrow
-	// workgroups with many rows each (PLATFORM.md).
-	// Measured on an H200 (cmd/gpubench sweep): one 64-lane row group of
-	// 4 rows per workgroup beat 32×2×2, 32×4×2 and 16-lane shapes for every
-	// format.
-	o.shape = MatShape{TPR: 64, RPW: 1, RPT: 4}
-	if d.cpuLike {
-		o.shape = MatShape{TPR: 4, RPW: 8, RPT: 1}
-	}
-	if d.shape != (MatShape{}) {
-		if !d.shape.valid() {
-			return fmt.Errorf("webgpu: matrix workgroup shape %+v: TPR must be a power of two, TPR·RPW ≤ 256, 1 ≤ RPT ≤ 16", d.shape)
-		}
-		o.shape = d.shape
+	var err error
+	if o.shape, err = d.chooseShape(); err != nil {
+		return err
 	}
 	common, err := snippet("formats.wgsl", "common", nil)
 	if err != nil {

@@ -118,6 +118,10 @@ func (d *Device) UploadMatrix(t quant.Type, rows, cols int, data []byte) (kernel
 	for r0 := 0; r0 < rows; r0 += winRows {
 		n := min(winRows, rows-r0)
 		packed, so := repack(t, cols, rb, n, rs, scales, data[r0*rb:(r0+n)*rb])
+		// Shaders read windows as vec4<u32>: pad to whole 16-byte chunks.
+		for len(packed)%16 != 0 {
+			packed = append(packed, 0)
+		}
 		buf, err := d.createBuffer(fmt.Sprintf("weights %s %d×%d rows %d+%d", t, rows, cols, r0, n), uint64(len(packed)), wgpu.BufferUsageStorage|wgpu.BufferUsageCopyDst)
 		if err != nil {
 			m.releaseLocked()

@@ -2,7 +2,7 @@
 // P: 0 count, 1 units per row, 2 rs, 3 so, 4 cols/4 (Y row stride in vec4),
 //    then count pairs (dst row, src row within window).
 @group(0) @binding(0) var<storage, read> P: array<u32>;
-@group(0) @binding(1) var<storage, read> W: array<u32>;
+@group(0) @binding(1) var<storage, read> W: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read_write> Y: array<vec4<f32>>;
 
 {{.Common}}

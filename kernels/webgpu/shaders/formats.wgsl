@@ -1,7 +1,8 @@
 // Weight decoders: one per format, each defining
 //   fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>)
 // which writes the 32 consecutive weights of "unit" u (columns 32u..32u+31)
-// of row r into o. W (array<u32>) is one window of the matrix: rows
+// of row r into o. W (array<vec4<u32>>, so aligned 16-byte chunks load in
+// one instruction; wd(i) reads u32 word i) is one window of the matrix: rows
 // [row0, row0+rows) of the tensor, row r counted from the window start.
 // rs is the row stride in u32 words of the per-row part; so is where the
 // window's scale array starts (only Q8_0 and Q4_0 have one).
@@ -35,7 +36,10 @@ fn crumb(w: u32) -> vec4<f32> { return vec4<f32>((vec4<u32>(w) >> vec4<u32>(0u, 
 fn sbytes(w: u32) -> vec4<f32> {
   return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
 }
-fn wbyte(base: u32, n: u32) -> u32 { return (W[base + n / 4u] >> (8u * (n % 4u))) & 255u; }
+fn wd(i: u32) -> u32 { return W[i >> 2u][i & 3u]; }
+fn wbyte(base: u32, n: u32) -> u32 { return (wd(base + n / 4u) >> (8u * (n % 4u))) & 255u; }
+// byte n of the 16 bytes in v
+fn vbyte(v: vec4<u32>, n: u32) -> u32 { return (v[n / 4u] >> (8u * (n % 4u))) & 255u; }
 fn half_at(word: u32, hi: bool) -> f32 {
   let v = unpack2x16float(word);
   return select(v.x, v.y, hi);
@@ -44,18 +48,20 @@ fn half_at(word: u32, hi: bool) -> f32 {
 
 {{define "F32"}}
 fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
-  let b = r * rs + u * 32u;
+  let b = (r * rs + u * 32u) / 4u;
   for (var i = 0u; i < 8u; i++) {
-    (*o)[i] = bitcast<vec4<f32>>(vec4<u32>(W[b + 4u * i], W[b + 4u * i + 1u], W[b + 4u * i + 2u], W[b + 4u * i + 3u]));
+    (*o)[i] = bitcast<vec4<f32>>(W[b + i]);
   }
 }
 {{end}}
 
 {{define "F16"}}
 fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
-  let b = r * rs + u * 16u;
-  for (var i = 0u; i < 8u; i++) {
-    (*o)[i] = vec4<f32>(unpack2x16float(W[b + 2u * i]), unpack2x16float(W[b + 2u * i + 1u]));
+  let b = (r * rs + u * 16u) / 4u;
+  for (var i = 0u; i < 4u; i++) {
+    let v = W[b + i];
+    (*o)[2u * i] = vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y));
+    (*o)[2u * i + 1u] = vec4<f32>(unpack2x16float(v.z), unpack2x16float(v.w));
   }
 }
 {{end}}
@@ -63,73 +69,107 @@ fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>
 {{define "Q8_0"}}
 fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
   let g = r * (rs / 8u) + u;
-  let d = half_at(W[so + g / 2u], (g & 1u) == 1u);
-  let b = r * rs + u * 8u;
-  for (var i = 0u; i < 8u; i++) {
-    (*o)[i] = d * sbytes(W[b + i]);
-  }
+  let d = half_at(wd(so + g / 2u), (g & 1u) == 1u);
+  let b = (r * rs + u * 8u) / 4u;
+  let v0 = W[b];
+  let v1 = W[b + 1u];
+  (*o)[0] = d * sbytes(v0.x);
+  (*o)[1] = d * sbytes(v0.y);
+  (*o)[2] = d * sbytes(v0.z);
+  (*o)[3] = d * sbytes(v0.w);
+  (*o)[4] = d * sbytes(v1.x);
+  (*o)[5] = d * sbytes(v1.y);
+  (*o)[6] = d * sbytes(v1.z);
+  (*o)[7] = d * sbytes(v1.w);
 }
 {{end}}
 
 {{define "Q4_0"}}
 fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
   let g = r * (rs / 4u) + u;
-  let d = half_at(W[so + g / 2u], (g & 1u) == 1u);
-  let b = r * rs + u * 4u;
-  for (var k = 0u; k < 4u; k++) {
-    let w = W[b + k];
-    (*o)[k] = d * (nib(w) - vec4<f32>(8.0));
-    (*o)[k + 4u] = d * (nib(w >> 4u) - vec4<f32>(8.0));
-  }
+  let d = half_at(wd(so + g / 2u), (g & 1u) == 1u);
+  let v = W[(r * rs + u * 4u) / 4u];
+  let m = vec4<f32>(8.0);
+  (*o)[0] = d * (nib(v.x) - m);
+  (*o)[1] = d * (nib(v.y) - m);
+  (*o)[2] = d * (nib(v.z) - m);
+  (*o)[3] = d * (nib(v.w) - m);
+  (*o)[4] = d * (nib(v.x >> 4u) - m);
+  (*o)[5] = d * (nib(v.y >> 4u) - m);
+  (*o)[6] = d * (nib(v.z >> 4u) - m);
+  (*o)[7] = d * (nib(v.w >> 4u) - m);
 }
 {{end}}
 
 {{define "Q4_K"}}
 fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
-  let base = r * rs + (u / 8u) * 36u;
+  // base in vec4s: a block is 9 vec4s (header, then 8 of qs).
+  let base = (r * rs + (u / 8u) * 36u) / 4u;
   let s = u % 8u;
-  let dm = unpack2x16float(W[base]);
+  let h = W[base];
+  let dm = unpack2x16float(h.x);
+  // 12 bytes of 6-bit scales and mins: bytes 0-11 of h.yzw.
+  let sv = vec4<u32>(h.y, h.z, h.w, 0u);
   var sc: u32;
   var mn: u32;
   if (s < 4u) {
-    sc = wbyte(base + 1u, s) & 63u;
-    mn = wbyte(base + 1u, s + 4u) & 63u;
+    sc = vbyte(sv, s) & 63u;
+    mn = vbyte(sv, s + 4u) & 63u;
   } else {
-    sc = (wbyte(base + 1u, s + 4u) & 15u) | ((wbyte(base + 1u, s - 4u) >> 6u) << 4u);
-    mn = (wbyte(base + 1u, s + 4u) >> 4u) | ((wbyte(base + 1u, s) >> 6u) << 4u);
+    sc = (vbyte(sv, s + 4u) & 15u) | ((vbyte(sv, s - 4u) >> 6u) << 4u);
+    mn = (vbyte(sv, s + 4u) >> 4u) | ((vbyte(sv, s) >> 6u) << 4u);
   }
   let d = dm.x * f32(sc);
-  let m = dm.y * f32(mn);
-  let q = base + 4u + 8u * (s / 2u);
+  let m = vec4<f32>(dm.y * f32(mn));
+
+  let q = base + 1u + 2u * (s / 2u);
   let sh = 4u * (s % 2u);
-  for (var k = 0u; k < 8u; k++) {
-    (*o)[k] = d * nib(W[q + k] >> sh) - vec4<f32>(m);
-  }
+  let q0 = W[q] >> vec4<u32>(sh);
+  let q1 = W[q + 1u] >> vec4<u32>(sh);
+  (*o)[0] = d * nib(q0.x) - m;
+  (*o)[1] = d * nib(q0.y) - m;
+  (*o)[2] = d * nib(q0.z) - m;
+  (*o)[3] = d * nib(q0.w) - m;
+  (*o)[4] = d * nib(q1.x) - m;
+  (*o)[5] = d * nib(q1.y) - m;
+  (*o)[6] = d * nib(q1.z) - m;
+  (*o)[7] = d * nib(q1.w) - m;
 }
 {{end}}
 
 {{define "Q5_K"}}
 fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
-  let base = r * rs + (u / 8u) * 44u;
+  // base in vec4s: a block is 11 vec4s (header, 2 of qh, 8 of qs).
+  let base = (r * rs + (u / 8u) * 44u) / 4u;
   let s = u % 8u;
-  let dm = unpack2x16float(W[base]);
+  let h = W[base];
+  let dm = unpack2x16float(h.x);
+  // 12 bytes of 6-bit scales and mins: bytes 0-11 of h.yzw.
+  let sv = vec4<u32>(h.y, h.z, h.w, 0u);
   var sc: u32;
   var mn: u32;
   if (s < 4u) {
-    sc = wbyte(base + 1u, s) & 63u;
-    mn = wbyte(base + 1u, s + 4u) & 63u;
+    sc = vbyte(sv, s) & 63u;
+    mn = vbyte(sv, s + 4u) & 63u;
   } else {
-    sc = (wbyte(base + 1u, s + 4u) & 15u) | ((wbyte(base + 1u, s - 4u) >> 6u) << 4u);
-    mn = (wbyte(base + 1u, s + 4u) >> 4u) | ((wbyte(base + 1u, s) >> 6u) << 4u);
+    sc = (vbyte(sv, s + 4u) & 15u) | ((vbyte(sv, s - 4u) >> 6u) << 4u);
+    mn = (vbyte(sv, s + 4u) >> 4u) | ((vbyte(sv, s) >> 6u) << 4u);
   }
   let d = dm.x * f32(sc);
-  let m = dm.y * f32(mn);
-  let q = base + 12u + 8u * (s / 2u);
+  let m = vec4<f32>(dm.y * f32(mn));
+
+  let q = base + 3u + 2u * (s / 2u);
   let sh = 4u * (s % 2u);
+  var ql: array<vec4<u32>, 2>;
+  var qh: array<vec4<u32>, 2>;
+  ql[0] = W[q] >> vec4<u32>(sh);
+  ql[1] = W[q + 1u] >> vec4<u32>(sh);
+  qh[0] = W[base + 1u] >> vec4<u32>(s);
+  qh[1] = W[base + 2u] >> vec4<u32>(s);
   for (var k = 0u; k < 8u; k++) {
-    let lo = (vec4<u32>(W[q + k] >> sh) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(15u);
-    let hi = ((vec4<u32>(W[base + 4u + k] >> s) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(1u)) << vec4<u32>(4u);
-    (*o)[k] = d * vec4<f32>(lo | hi) - vec4<f32>(m);
+    let lo = (vec4<u32>(ql[k / 4u][k % 4u]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(15u);
+    let hi = ((vec4<u32>(qh[k / 4u][k % 4u]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(1u)) << vec4<u32>(4u);
+    (*o)[k] = d * vec4<f32>(lo | hi) - m;
   }
 }
 {{end}}
@@ -144,15 +184,15 @@ fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>
   let s = u % 8u;
   let h = s / 4u;
   let q = s % 4u;
-  let d = unpack2x16float(W[base + 52u]).x;
+  let d = unpack2x16float(wd(base + 52u)).x;
   let d0 = d * q6scale(base, 8u * h + 2u * q);
   let d1 = d * q6scale(base, 8u * h + 2u * q + 1u);
   let ql = base + 16u * h + 8u * (q & 1u);
   let qh = base + 32u + 8u * h;
   let sh = 4u * (q / 2u);
   for (var k = 0u; k < 8u; k++) {
-    let lo = (vec4<u32>(W[ql + k] >> sh) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(15u);
-    let hi = (vec4<u32>(W[qh + k] >> (2u * q)) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(3u);
+    let lo = (vec4<u32>(wd(ql + k) >> sh) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(15u);
+    let hi = (vec4<u32>(wd(qh + k) >> (2u * q)) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(3u);
     let v = vec4<f32>(lo | (hi << vec4<u32>(4u))) - vec4<f32>(32.0);
     (*o)[k] = select(d1, d0, k < 4u) * v;
   }
@@ -160,29 +200,37 @@ fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>
 {{end}}
 
 {{define "Q3_K"}}
-fn q3scale(base: u32, i: u32) -> f32 {
+fn q3scale(sv: vec4<u32>, i: u32) -> f32 {
   var lo: u32;
   if (i < 8u) {
-    lo = wbyte(base + 24u, i) & 15u;
+    lo = vbyte(sv, i) & 15u;
   } else {
-    lo = wbyte(base + 24u, i - 8u) >> 4u;
+    lo = vbyte(sv, i - 8u) >> 4u;
   }
-  let hi = (wbyte(base + 24u, 8u + i % 4u) >> (2u * (i / 4u))) & 3u;
+  let hi = (vbyte(sv, 8u + i % 4u) >> (2u * (i / 4u))) & 3u;
   return f32(i32(lo | (hi << 4u)) - 32);
 }
 fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
-  let base = r * rs + (u / 8u) * 28u;
+  // base in vec4s: a block is 7 vec4s (2 of hmask, 4 of qs, scales and d).
+  let base = (r * rs + (u / 8u) * 28u) / 4u;
   let s = u % 8u;
   let h = s / 4u;
   let j = s % 4u;
-  let d = unpack2x16float(W[base + 27u]).x;
-  let d0 = d * q3scale(base, 2u * s);
-  let d1 = d * q3scale(base, 2u * s + 1u);
-  let qs = base + 8u + 8u * h;
+  let tail = W[base + 6u];
+  let sv = vec4<u32>(tail.x, tail.y, tail.z, 0u);
+  let d = unpack2x16float(tail.w).x;
+  let d0 = d * q3scale(sv, 2u * s);
+  let d1 = d * q3scale(sv, 2u * s + 1u);
+  var qs: array<vec4<u32>, 2>;
+  var hm: array<vec4<u32>, 2>;
+  qs[0] = W[base + 2u + 2u * h] >> vec4<u32>(2u * j);
+  qs[1] = W[base + 3u + 2u * h] >> vec4<u32>(2u * j);
+  hm[0] = W[base] >> vec4<u32>(s);
+  hm[1] = W[base + 1u] >> vec4<u32>(s);
   for (var k = 0u; k < 8u; k++) {
-    let q = crumb(W[qs + k] >> (2u * j));
-    let m = vec4<f32>((vec4<u32>(W[base + k] >> s) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(1u));
-    (*o)[k] = select(d1, d0, k < 4u) * (q - 4.0 * (vec4<f32>(1.0) - m));
+    let q = crumb(qs[k / 4u][k % 4u]);
+    let mk = vec4<f32>((vec4<u32>(hm[k / 4u][k % 4u]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(1u));
+    (*o)[k] = select(d1, d0, k < 4u) * (q - 4.0 * (vec4<f32>(1.0) - mk));
   }
 }
 {{end}}
@@ -193,13 +241,13 @@ fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>
   let s = u % 8u;
   let h = s / 4u;
   let j = s % 4u;
-  let dm = unpack2x16float(W[base + 20u]);
+  let dm = unpack2x16float(wd(base + 20u));
   let s0 = wbyte(base, 2u * s);
   let s1 = wbyte(base, 2u * s + 1u);
   let qs = base + 4u + 8u * h;
   for (var k = 0u; k < 8u; k++) {
     let sc = select(s1, s0, k < 4u);
-    let q = crumb(W[qs + k] >> (2u * j));
+    let q = crumb(wd(qs + k) >> (2u * j));
     (*o)[k] = dm.x * f32(sc & 15u) * q - vec4<f32>(dm.y * f32(sc >> 4u));
   }
 }

@@ -8,7 +8,7 @@
 // P: 0 rows in window, 1 units per row, 2 rs, 3 so, 4 batch, 5 Y row stride,
 //    6 row0 (window start in the output), 7 X row stride in vec4.
 @group(0) @binding(0) var<storage, read> P: array<u32>;
-@group(0) @binding(1) var<storage, read> W: array<u32>;
+@group(0) @binding(1) var<storage, read> W: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> X: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
 
@@ -42,13 +42,16 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   for (var i = 0u; i < {{.Acc}}u; i++) { acc[i] = 0.0; }
   let nr = min(RPT, select(0u, rows - r0, r0 < rows));
 {{if eq .NB 1}}
+  // Rows past the end re-read the last row (never written) so that the
+  // loops have constant trip counts and unroll.
+  let rlast = max(rows, 1u) - 1u;
   for (var u = lane; u < nu; u += TPR) {
     var xv: array<vec4<f32>, 8>;
     let xo = b0 * xs + u * 8u;
     for (var i = 0u; i < 8u; i++) { xv[i] = X[xo + i]; }
-    for (var j = 0u; j < nr; j++) {
+    for (var j = 0u; j < RPT; j++) {
       var w: array<vec4<f32>, 8>;
-      deq32(r0 + j, u, rs, so, &w);
+      deq32(min(r0 + j, rlast), u, rs, so, &w);
       var s = dot(w[0], xv[0]) + dot(w[1], xv[1]);
       s += dot(w[2], xv[2]) + dot(w[3], xv[3]);
       s += dot(w[4], xv[4]) + dot(w[5], xv[5]);
@@ -57,18 +60,18 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     }
   }
 {{else}}
-  if (nr > 0u) {
-    for (var u = lane; u < nu; u += TPR) {
-      var w: array<vec4<f32>, 8>;
-      deq32(r0, u, rs, so, &w);
-      for (var b = 0u; b < nb; b++) {
-        let xo = (b0 + b) * xs + u * 8u;
-        var s = dot(w[0], X[xo]) + dot(w[1], X[xo + 1u]);
-        s += dot(w[2], X[xo + 2u]) + dot(w[3], X[xo + 3u]);
-        s += dot(w[4], X[xo + 4u]) + dot(w[5], X[xo + 5u]);
-        s += dot(w[6], X[xo + 6u]) + dot(w[7], X[xo + 7u]);
-        acc[b] += s;
-      }
+  // Batch rows past the end re-read the last one (never written).
+  let r = min(r0, max(rows, 1u) - 1u);
+  for (var u = lane; u < nu; u += TPR) {
+    var w: array<vec4<f32>, 8>;
+    deq32(r, u, rs, so, &w);
+    for (var b = 0u; b < NB; b++) {
+      let xo = min(b0 + b, batch - 1u) * xs + u * 8u;
+      var s = dot(w[0], X[xo]) + dot(w[1], X[xo + 1u]);
+      s += dot(w[2], X[xo + 2u]) + dot(w[3], X[xo + 3u]);
+      s += dot(w[4], X[xo + 4u]) + dot(w[5], X[xo + 5u]);
+      s += dot(w[6], X[xo + 6u]) + dot(w[7], X[xo + 7u]);
+      acc[b] += s;
     }
   }
 {{end}}

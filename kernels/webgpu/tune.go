@@ -1,0 +1,134 @@
+package webgpu
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tabshard/tabshard/quant"
+)
+
+// Matrix workgroup shapes are chosen per adapter by timing a Q4_K
+// matrix×vector with each candidate when the first device on that adapter
+// opens; the winner is cached for the process (keyed by adapter name).
+var (
+	tunedMu sync.Mutex
+	tuned   = map[string]MatShape{}
+)
+
+// cpuShape is lavapipe's: small workgroups with many rows (PLATFORM.md).
+var cpuShape = MatShape{TPR: 4, RPW: 8, RPT: 1}
+
+// shapeCandidates were the best few of an H200 sweep (cmd/gpubench -shapes),
+// plus the CPU shape for software adapters that do not say they are CPUs.
+var shapeCandidates = []MatShape{{TPR: 64, RPW: 1, RPT: 4}, {TPR: 32, RPW: 2, RPT: 2}, {TPR: 128, RPW: 1, RPT: 2}, {TPR: 32, RPW: 1, RPT: 4}, cpuShape}
+
+// chooseShape returns the shape to build the matrix kernels with.
+func (d *Device) chooseShape() (MatShape, error) {
+	if d.shape != (MatShape{}) {
+		if !d.shape.valid() {
+			return MatShape{}, fmt.Errorf("webgpu: matrix workgroup shape %+v: TPR must be a power of two, TPR·RPW ≤ 256, 1 ≤ RPT ≤ 16", d.shape)
+		}
+		return d.shape, nil
+	}
+	if d.cpuLike {
+		return cpuShape, nil
+	}
+	tunedMu.Lock()
+	defer tunedMu.Unlock()
+	if s, ok := tuned[d.name]; ok {
+		return s, nil
+	}
+	best, bestT := shapeCandidates[0], time.Duration(1<<62)
+	for _, s := range shapeCandidates {
+		t, err := d.timeShape(s)
+		if err != nil {
+			return MatShape{}, fmt.Errorf("webgpu: timing matrix shape %+v: %w", s, err)
+		}
+		d.tuneLog = append(d.tuneLog, fmt.Sprintf("%dx%dx%d: %v", s.TPR, s.RPW, s.RPT, t))
+		if t < bestT {
+			best, bestT = s, t
+		}
+	}
+	tuned[d.name] = best
+	return best, nil
+}
+
+// timeShape times a 2048×4096 Q4_K matrix×vector (arbitrary bytes: the
+// values do not change the work) built with shape s: best of 3 rounds of 8.
+func (d *Device) timeShape(s MatShape) (time.Duration, error) {
+	common, err := snippet("formats.wgsl", "common", nil)
+	if err != nil {
+		return 0, err
+	}
+	deq, err := snippet("formats.wgsl", "Q4_K", nil)
+	if err != nil {
+		return 0, err
+	}
+	md := matData{TPR: s.TPR, RPW: s.RPW, RPT: s.RPT, NB: 1, Acc: s.RPT, WG: s.TPR * s.RPW, Common: common, Deq: deq}
+	md.Red = md.WG * md.Acc
+	src, err := render("matmul.wgsl", md)
+	if err != nil {
+		return 0, err
+	}
+	k, err := d.newKernel("tune", src, true, true, false)
+	if err != nil {
+		return 0, err
+	}
+	defer k.destroy()
+	const rows, cols = 2048, 4096
+	rs, _ := rowWords(quant.Q4_K, cols)
+	data := make([]byte, rows*rs*4)
+	seed := uint32(1)
+	for i := range data {
+		seed = seed*1664525 + 1013904223
+		data[i] = byte(seed >> 24)
+	}
+	w, err := d.createBuffer("tune weights", uint64(len(data)), storageUsage)
+	if err != nil {
+		return 0, err
+	}
+	wid := d.track(w)
+	defer d.releaseGPU(w, wid)
+	x, err := d.createBuffer("tune x", cols*4, storageUsage)
+	if err != nil {
+		return 0, err
+	}
+	xid := d.track(x)
+	defer d.releaseGPU(x, xid)
+	y, err := d.createBuffer("tune y", rows*4, storageUsage)
+	if err != nil {
+		return 0, err
+	}
+	yid := d.track(y)
+	defer d.releaseGPU(y, yid)
+	if err := d.queue.WriteBuffer(w, 0, data); err != nil {
+		return 0, d.fail("tuning upload", err)
+	}
+	if err := d.queue.WriteBuffer(x, 0, make([]byte, cols*4)); err != nil {
+		return 0, d.fail("tuning upload", err)
+	}
+	p := []uint32{rows, cols / 32, uint32(rs), 0, 1, rows, 0, cols / 4}
+	sp := []span{{buf: w, id: wid, size: w.Size()}, {buf: x, id: xid, size: x.Size()}, {buf: y, id: yid, size: y.Size()}}
+	groups := uint32(ceilDiv(rows, s.rowsPerGroup(1)))
+	best := time.Duration(1 << 62)
+	for round := 0; round < 4; round++ {
+		start := time.Now()
+		for i := 0; i < 8; i++ {
+			if err := d.rec.dispatch(k, p, sp, groups, 1, 1); err != nil {
+				return 0, err
+			}
+		}
+		if _, err := d.readBytes(y, 0, 4); err != nil {
+			return 0, err
+		}
+		if el := time.Since(start); round > 0 && el < best { // round 0 warms up
+			best = el
+		}
+	}
+	return best / 8, nil
+}
+
+// TuneLog lists the timings behind the chosen matrix shape (empty when the
+// shape was fixed, cached or a CPU adapter's).
+func (d *Device) TuneLog() []string { return d.tuneLog }
