@@ -1,0 +1,96 @@
+//go:build !js
+
+package loader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// DirCache is a BlobCache in a directory: one file per blob, named by its
+// sha256. Files are written to a temporary name and renamed, so a crash
+// never leaves a partial blob under a real name (and Fetcher re-verifies
+// whatever it reads anyway).
+type DirCache struct {
+	Dir string
+}
+
+// DefaultCache is the platform's blob cache: natively a directory under the
+// user's cache directory ($XDG_CACHE_HOME/tabshard/blobs on Linux).
+func DefaultCache() (BlobCache, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return nil, fmt.Errorf("blob cache: %w", err)
+	}
+	return &DirCache{Dir: filepath.Join(base, "tabshard", "blobs")}, nil
+}
+
+func (c *DirCache) path(sha string) (string, error) {
+	if !isHexDigest(sha) {
+		return "", fmt.Errorf("blob cache: %q is not a sha256", sha)
+	}
+	if c.Dir == "" {
+		return "", errors.New("blob cache: no directory set")
+	}
+	return filepath.Join(c.Dir, sha), nil
+}
+
+// Get reads a cached blob.
+func (c *DirCache) Get(_ context.Context, sha string) ([]byte, bool, error) {
+	p, err := c.path(sha)
+	if err != nil {
+		return nil, false, err
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("blob cache: %w", err)
+	}
+	return b, true, nil
+}
+
+// Put stores a blob.
+func (c *DirCache) Put(_ context.Context, sha string, data []byte) error {
+	p, err := c.path(sha)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return fmt.Errorf("blob cache: %w", err)
+	}
+	tmp, err := os.CreateTemp(c.Dir, sha+".*.partial")
+	if err != nil {
+		return fmt.Errorf("blob cache: %w", err)
+	}
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), p)
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("blob cache: %w", werr)
+	}
+	return nil
+}
+
+// Delete removes a blob (absent is not an error).
+func (c *DirCache) Delete(_ context.Context, sha string) error {
+	p, err := c.path(sha)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("blob cache: %w", err)
+	}
+	return nil
+}
