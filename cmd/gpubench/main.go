@@ -31,12 +31,15 @@ func main() {
 	iters := flag.Int("iters", 200, "matvecs per timing")
 	shapes := flag.String("shapes", "", "matvec workgroup shapes to sweep, e.g. 32x2x2,16x4x1 (TPRxRPWxRPT); empty: the device's choice")
 	layers := flag.Int("layers", 32, "decode layers")
+	flag.IntVar(&submitEvery, "submit", 0, "commands per submit (0: the device default)")
 	flag.Parse()
 	if err := run(*formats, *decode, *shapes, *tokens, *iters, *layers); err != nil {
 		fmt.Fprintln(os.Stderr, "gpubench:", err)
 		os.Exit(1)
 	}
 }
+
+var submitEvery int
 
 func parseTypes(s string) ([]quant.Type, error) {
 	var out []quant.Type
@@ -74,7 +77,7 @@ func run(formatList, decodeList, shapeList string, tokens, iters, layers int) er
 		}
 	}
 	for _, sh := range shapes {
-		d, err := webgpu.New(webgpu.Options{Timeout: 5 * time.Minute, MatShape: sh})
+		d, err := webgpu.New(webgpu.Options{Timeout: 5 * time.Minute, MatShape: sh, SubmitEvery: submitEvery})
 		if err != nil {
 			return err
 		}

@@ -27,6 +27,9 @@ type Options struct {
 	// MatShape, when non-zero, fixes the matrix kernels' workgroup shape
 	// (benchmarks sweep it); zero picks one for the adapter.
 	MatShape MatShape
+	// SubmitEvery is how many recorded commands one submit carries (zero:
+	// DefaultSubmitEvery).
+	SubmitEvery int
 }
 
 // DefaultTimeout is generous because lavapipe runs big matmuls at ~1 GB/s.
@@ -43,8 +46,10 @@ type Device struct {
 	cpuLike bool // lavapipe or another CPU adapter: prefer narrow workgroups
 	shape   MatShape
 	tuneLog []string
-	timeout time.Duration
-	release func()
+
+	submitEvery int
+	timeout     time.Duration
+	release     func()
 
 	limits     wgpu.Limits
 	bindLimit  uint64 // largest storage binding, ≤ maxBinding
@@ -76,6 +81,10 @@ func newDevice(dev *wgpu.Device, name string, cpuLike bool, opts Options) (*Devi
 	d := &Device{dev: dev, queue: dev.Queue(), name: name, cpuLike: cpuLike, timeout: opts.Timeout, shape: opts.MatShape}
 	if d.timeout <= 0 {
 		d.timeout = DefaultTimeout
+	}
+	d.submitEvery = opts.SubmitEvery
+	if d.submitEvery <= 0 {
+		d.submitEvery = DefaultSubmitEvery
 	}
 	d.limits = dev.Limits()
 	d.bindLimit = min(d.limits.MaxStorageBufferBindingSize, maxBinding)

@@ -3,7 +3,9 @@
 package webgpu
 
 import (
+	"encoding/binary"
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"strings"
@@ -143,4 +145,55 @@ func TestTuneRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("2048×4096 Q4_K matvec with 32×2×2: %v", el)
+}
+
+// TestManySubmits records far more commands than one submit carries, each
+// with its own parameters, so parameter-arena reuse across submits is
+// exercised: every row must come from its own dispatch.
+func TestManySubmits(t *testing.T) {
+	d := open(t, Options{SubmitEvery: 7})
+	const rows, cols = 50, 32
+	data := make([]byte, rows*cols*4)
+	for r := 0; r < rows; r++ {
+		for c := 0; c < cols; c++ {
+			binary.LittleEndian.PutUint32(data[(r*cols+c)*4:], math.Float32bits(float32(r*1000+c)))
+		}
+	}
+	m, err := d.UploadMatrix(quant.F32, rows, cols, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	acc, _ := d.NewBuffer(cols)
+	one, _ := d.NewBuffer(cols)
+	if err := d.Write(acc, make([]float32, cols)); err != nil {
+		t.Fatal(err)
+	}
+	var sum float32
+	for i := 0; i < n; i++ {
+		id := int32(i * 7 % rows)
+		sum += float32(id) * 1000
+		if err := d.Embed(one, m, []int32{id}); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Add(acc, acc, one, cols); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make([]float32, cols)
+	if err := d.Read(acc, got); err != nil {
+		t.Fatal(err)
+	}
+	for c := 0; c < cols; c++ {
+		if want := sum + float32(n*c); got[c] != want {
+			t.Fatalf("col %d: %v, want %v (a dispatch read another's parameters)", c, got[c], want)
+		}
+	}
+	last := make([]float32, cols)
+	if err := d.Read(one, last); err != nil {
+		t.Fatal(err)
+	}
+	if want := float32(((n-1)*7%rows)*1000 + 3); last[3] != want {
+		t.Fatalf("last embed: %v, want %v", last[3], want)
+	}
 }

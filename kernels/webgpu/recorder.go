@@ -13,9 +13,10 @@ const (
 	paramWindow = 64 << 10
 	// paramArena is the arena per submit; a full arena forces a submit.
 	paramArena = 4 << 20
-	// maxPerSubmit bounds how much work one submit carries so the GPU starts
-	// early on long prefills.
-	maxPerSubmit = 4096
+	// DefaultSubmitEvery is how many recorded commands go out per submit:
+	// submitting as we go lets the GPU run while the CPU records the rest of
+	// a token, instead of idling until the token's Read.
+	DefaultSubmitEvery = 64
 )
 
 // span is a range of one GPU buffer bound to a shader.
@@ -221,7 +222,7 @@ func (r *recorder) dispatch(k *kernel, p []uint32, spans []span, x, y, z uint32)
 	if lim > 0 && (x > lim || y > lim || z > lim) {
 		return fmt.Errorf("webgpu: %s: grid %d×%d×%d exceeds the device limit %d", k.name, x, y, z, lim)
 	}
-	if r.count >= maxPerSubmit {
+	if r.count >= r.d.submitEvery {
 		if err := r.flush(); err != nil {
 			return err
 		}
