@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tabshard/tabshard/models"
 	"github.com/tabshard/tabshard/swarm"
 )
 
@@ -27,6 +28,9 @@ type config struct {
 	TLSCert string
 	TLSKey  string
 	Swarm   swarm.Config
+	// Model is the model file or directory to serve; "" serves the
+	// embedded default model.
+	Model string
 }
 
 // listFlag collects a repeatable flag.
@@ -44,6 +48,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with -tls-key, serve HTTPS/WSS")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.StringVar(&c.Model, "model", "", "model to serve to nodes (GGUF file, safetensors file/index/directory); default: the embedded "+models.DefaultName)
 	fs.Var(&swarms, "swarm", "a swarm as name=token (repeatable; token at least 16 characters)")
 	fs.StringVar(&swarmsFile, "swarms-file", "", `file of "name token" lines, one swarm each`)
 	fs.Var(&origins, "allow-origin", "browser origin allowed besides the server's own, as https://host[:port] (repeatable)")
@@ -109,11 +114,12 @@ func readSwarmsFile(path string) ([]swarm.SwarmConfig, error) {
 }
 
 // newMux is the server's routing table. The signaling endpoints come from
-// package swarm; model blobs, the web app and the OpenAI-compatible API are
-// mounted here as they arrive.
-func newMux(srv *swarm.Server) *http.ServeMux {
+// package swarm, the model manifest and blobs from ms; the web app and the
+// OpenAI-compatible API are mounted here as they arrive.
+func newMux(srv *swarm.Server, ms *modelStore) *http.ServeMux {
 	mux := http.NewServeMux()
 	srv.Register(mux)
+	ms.register(mux)
 	return mux
 }
 
@@ -124,8 +130,14 @@ func run(ctx context.Context, c config, log *slog.Logger) error {
 		return err
 	}
 	defer srv.Close()
+	ms, err := prepareModel(c.Model, c.Swarm.AllowedOrigins)
+	if err != nil {
+		return err
+	}
+	defer ms.Close()
+	log.Info("signal: model ready", "model", ms.name, "digest", ms.digest, "blobs", len(ms.man.Blobs), "bytes", ms.totalBytes())
 	hs := &http.Server{
-		Handler:           newMux(srv),
+		Handler:           newMux(srv, ms),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
