@@ -19,6 +19,9 @@ var commands = []command{
 	{"perplexity", "perplexity of a text or token-id file", runPerplexity},
 	{"inspect", "summarise a model file: metadata, tensors, formats, bytes", runInspect},
 	{"bench", "decode tokens/s of one or more models", runBench},
+	{"quantize", "write a GGUF in a precision policy's formats (profile, format or adaptive budget)", runQuantize},
+	{"analyze", "accuracy–memory table: bytes, perplexity, greedy agreement per precision", runAnalyze},
+	{"node", "join a swarm as a native node and serve layers", runNode},
 }
 
 func main() {

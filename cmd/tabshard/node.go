@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tabshard/tabshard/models"
+	"github.com/tabshard/tabshard/node"
+	"github.com/tabshard/tabshard/quant"
+	"github.com/tabshard/tabshard/swarm"
+)
+
+// swarmFlags are the flags of commands that join a swarm.
+type swarmFlags struct {
+	url, swarm, token string
+}
+
+func (s *swarmFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.url, "signal", "ws://127.0.0.1:8080"+swarm.SignalPath, "signaling server WebSocket URL")
+	fs.StringVar(&s.swarm, "swarm", "demo", "swarm name")
+	fs.StringVar(&s.token, "token", os.Getenv("TABSHARD_TOKEN"), "swarm join token (default $TABSHARD_TOKEN)")
+}
+
+func (s *swarmFlags) config() swarm.ClientConfig {
+	return swarm.ClientConfig{URL: s.url, Swarm: s.swarm, Token: s.token}
+}
+
+// runNode joins a swarm as a native node and serves whatever it is assigned.
+func runNode(args []string, _, stderr io.Writer) error {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var sf swarmFlags
+	sf.register(fs)
+	modelPath := fs.String("model", "", "serve layers from this local model file (default: the embedded model)")
+	threads := fs.Int("threads", 0, "CPU threads (0: all cores)")
+	slots := fs.Int("slots", 16, "sessions held at once")
+	ctxLen := fs.Int("ctx", 0, "positions per session (0: the model's, at most 2048)")
+	kv := fs.String("kv", "F32", "KV-cache format: F32, F16, Q8_0 or Q4_0")
+	budget := fs.Uint64("budget", 0, "memory offered for weights and KV cache, bytes (0: half of available memory)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	kvType, err := quant.ParseType(*kv)
+	if err != nil {
+		return err
+	}
+	mf := modelFlags{threads: *threads}
+	dev, err := mf.device()
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	src := node.FileSource{Path: *modelPath}
+	if *modelPath == "" {
+		src.Bytes = models.Default
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	err = node.Run(ctx, node.Config{
+		Signal:       sf.config(),
+		Device:       dev,
+		Models:       src,
+		Stage:        node.StageSettings{Slots: *slots, Context: *ctxLen, KV: kvType},
+		MemoryBudget: *budget,
+		Logger:       log,
+	})
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	return nil
+}
