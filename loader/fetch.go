@@ -117,15 +117,8 @@ func (f *Fetcher) Manifest(ctx context.Context, digest string) (*Manifest, error
 // Blob returns the verified bytes of one blob of the model with the given
 // manifest digest: from the cache when there, else downloaded.
 func (f *Fetcher) Blob(ctx context.Context, digest string, ref BlobRef) ([]byte, error) {
-	maxBytes := f.MaxBlobBytes
-	if maxBytes <= 0 {
-		maxBytes = 4 << 30
-	}
-	if !isHexDigest(digest) || !isHexDigest(ref.SHA256) {
-		return nil, fmt.Errorf("fetch: blob %q: digest or sha256 is not 64 lowercase hex digits", ref.Name)
-	}
-	if ref.Size <= 0 || ref.Size > maxBytes {
-		return nil, fmt.Errorf("fetch: blob %q size %d is out of range (limit %d)", ref.Name, ref.Size, maxBytes)
+	if err := f.checkRef(digest, ref); err != nil {
+		return nil, err
 	}
 	ev := FetchProgress{Blob: ref.Name, SHA256: ref.SHA256, Total: ref.Size}
 	if f.Cache != nil {
@@ -140,14 +133,9 @@ func (f *Fetcher) Blob(ctx context.Context, digest string, ref BlobRef) ([]byte,
 			_ = f.Cache.Delete(ctx, ref.SHA256)
 		}
 	}
-	data, err := f.download(ctx, digest, ref, &ev)
+	data, err := f.downloadVerified(ctx, digest, ref, &ev)
 	if err != nil {
 		return nil, err
-	}
-	if !hashOK(data, ref) {
-		sum := sha256.Sum256(data)
-		return nil, fmt.Errorf("fetch: blob %q from %s: content hashes to %x, manifest says %s; %d bytes discarded: %w",
-			ref.Name, f.BaseURL, sum, ref.SHA256, len(data), ErrBlobHash)
 	}
 	if f.Cache != nil {
 		ev.CacheErr = f.Cache.Put(ctx, ref.SHA256, data)
@@ -157,15 +145,61 @@ func (f *Fetcher) Blob(ctx context.Context, digest string, ref BlobRef) ([]byte,
 	return data, nil
 }
 
+// checkRef refuses malformed names and sizes beyond MaxBlobBytes before
+// anything is requested or allocated.
+func (f *Fetcher) checkRef(digest string, ref BlobRef) error {
+	maxBytes := f.MaxBlobBytes
+	if maxBytes <= 0 {
+		maxBytes = 4 << 30
+	}
+	if !isHexDigest(digest) || !isHexDigest(ref.SHA256) {
+		return fmt.Errorf("fetch: blob %q: digest or sha256 is not 64 lowercase hex digits", ref.Name)
+	}
+	if ref.Size <= 0 || ref.Size > maxBytes {
+		return fmt.Errorf("fetch: blob %q size %d is out of range (limit %d)", ref.Name, ref.Size, maxBytes)
+	}
+	return nil
+}
+
+// downloadVerified downloads the blob and checks its sha256; bytes that do
+// not match are dropped here and never reach a cache or a caller.
+func (f *Fetcher) downloadVerified(ctx context.Context, digest string, ref BlobRef, ev *FetchProgress) ([]byte, error) {
+	data, err := f.download(ctx, digest, ref, ev)
+	if err != nil {
+		return nil, err
+	}
+	if !hashOK(data, ref) {
+		sum := sha256.Sum256(data)
+		return nil, fmt.Errorf("fetch: blob %q from %s: content hashes to %x, manifest says %s; %d bytes discarded: %w",
+			ref.Name, f.BaseURL, sum, ref.SHA256, len(data), ErrBlobHash)
+	}
+	return data, nil
+}
+
 // FetchInto fetches refs (typically man.BlobsFor(first, last)) and adds them
-// to src, one blob at a time.
+// to src, one blob at a time. With a cache that can open blobs in place
+// (BlobOpener: DirCache, CacheStorage) each blob is read from the cache as
+// tensors are loaded, so the Go heap holds at most one blob at a time;
+// otherwise src keeps the blobs' bytes.
 func (f *Fetcher) FetchInto(ctx context.Context, src *BlobSource, refs []BlobRef) error {
 	digest, err := src.Manifest().Digest()
 	if err != nil {
 		return err
 	}
+	_, inPlace := f.Cache.(BlobOpener)
 	for _, ref := range refs {
 		if src.Has(ref.Name) {
+			continue
+		}
+		if inPlace {
+			r, err := f.OpenBlob(ctx, digest, ref)
+			if err != nil {
+				return err
+			}
+			if err := src.Add(ref.Name, r, r.Size(), r); err != nil {
+				r.Close()
+				return err
+			}
 			continue
 		}
 		data, err := f.Blob(ctx, digest, ref)

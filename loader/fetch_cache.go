@@ -94,3 +94,33 @@ func (c *DirCache) Delete(_ context.Context, sha string) error {
 	}
 	return nil
 }
+
+// Open opens a cached blob in place.
+func (c *DirCache) Open(_ context.Context, sha string) (BlobReader, bool, error) {
+	p, err := c.path(sha)
+	if err != nil {
+		return nil, false, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("blob cache: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, false, fmt.Errorf("blob cache: %w", err)
+	}
+	return fileBlob{f, st.Size()}, true, nil
+}
+
+// fileBlob is a cached blob file; its size is fixed when opened (entries
+// are replaced by rename, never rewritten in place).
+type fileBlob struct {
+	*os.File
+	size int64
+}
+
+func (b fileBlob) Size() int64 { return b.size }

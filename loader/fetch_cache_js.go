@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"syscall/js"
 )
 
@@ -130,4 +131,58 @@ func await(ctx context.Context, promise js.Value) (js.Value, error) {
 		}()
 		return js.Value{}, fmt.Errorf("blob cache: %w", ctx.Err())
 	}
+}
+
+// Open returns a cached blob without copying it into the Go heap: reads
+// slice the entry's JavaScript Blob.
+func (c *CacheStorage) Open(ctx context.Context, sha string) (BlobReader, bool, error) {
+	cache, err := c.open(ctx, sha)
+	if err != nil {
+		return nil, false, err
+	}
+	resp, err := await(ctx, cache.Call("match", cacheKey(sha)))
+	if err != nil {
+		return nil, false, err
+	}
+	if resp.IsUndefined() || resp.IsNull() {
+		return nil, false, nil
+	}
+	blob, err := await(ctx, resp.Call("blob"))
+	if err != nil {
+		return nil, false, err
+	}
+	return &jsBlob{blob: blob, size: int64(blob.Get("size").Float())}, true, nil
+}
+
+// jsBlob reads a JavaScript Blob piecewise. Reads come later than Open
+// (while tensors load) and have no context of their own; a Blob read always
+// settles, so they wait for it.
+type jsBlob struct {
+	blob js.Value
+	size int64
+}
+
+func (b *jsBlob) Size() int64  { return b.size }
+func (b *jsBlob) Close() error { b.blob = js.Undefined(); return nil }
+
+func (b *jsBlob) ReadAt(p []byte, off int64) (int, error) {
+	if b.blob.IsUndefined() {
+		return 0, errors.New("blob cache: read of a closed blob")
+	}
+	if off < 0 {
+		return 0, errors.New("blob cache: negative offset")
+	}
+	if off >= b.size {
+		return 0, io.EOF
+	}
+	end := min(off+int64(len(p)), b.size)
+	ab, err := await(context.Background(), b.blob.Call("slice", float64(off), float64(end)).Call("arrayBuffer"))
+	if err != nil {
+		return 0, err
+	}
+	n := js.CopyBytesToGo(p, js.Global().Get("Uint8Array").New(ab))
+	if int64(n) < int64(len(p)) {
+		return n, io.EOF
+	}
+	return n, nil
 }

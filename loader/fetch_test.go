@@ -177,11 +177,27 @@ func TestFetchRefusesTamperedBlob(t *testing.T) {
 	}
 }
 
-// The second load of a model with a warm cache downloads nothing.
+// bytesOnly hides a cache's Open, so Fetcher takes the in-memory path.
+type bytesOnly struct{ BlobCache }
+
+// The second load of a model with a warm cache downloads nothing, whether
+// blobs are opened in place (DirCache) or read into memory.
 func TestFetchCacheHitServesNothing(t *testing.T) {
+	for _, inPlace := range []bool{true, false} {
+		t.Run(map[bool]string{true: "in-place", false: "bytes"}[inPlace], func(t *testing.T) {
+			testCacheHit(t, inPlace)
+		})
+	}
+}
+
+func testCacheHit(t *testing.T, inPlace bool) {
 	man, blobs := tinyBlobs(t)
 	srv, hs := newBlobServer(t, man, blobs)
-	cache := &DirCache{Dir: t.TempDir()}
+	dir := &DirCache{Dir: t.TempDir()}
+	var cache BlobCache = dir
+	if !inPlace {
+		cache = bytesOnly{dir}
+	}
 	load := func() (*BlobSource, *progressLog) {
 		var log progressLog
 		f := &Fetcher{BaseURL: hs.URL, Cache: cache, Progress: log.add}
@@ -193,6 +209,7 @@ func TestFetchCacheHitServesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { src.Close() })
 		if err := f.FetchInto(context.Background(), src, got.Blobs); err != nil {
 			t.Fatal(err)
 		}
@@ -220,20 +237,30 @@ func TestFetchCacheHitServesNothing(t *testing.T) {
 	if len(log2.evs) != len(man.Blobs) || !log2.evs[0].Cached {
 		t.Fatalf("second load events %+v", log2.evs)
 	}
-	a, _ := src.ReadTensor("blk.1.ffn_up.weight")
-	b, _ := src2.ReadTensor("blk.1.ffn_up.weight")
-	if !bytes.Equal(a, b) || len(a) == 0 {
-		t.Fatal("cached tensor differs")
+	for _, ref := range man.Blobs {
+		for _, mt := range ref.Tensors {
+			a, err1 := src.ReadTensor(mt.Name)
+			b, err2 := src2.ReadTensor(mt.Name)
+			if err1 != nil || err2 != nil || !bytes.Equal(a, b) || len(a) == 0 {
+				t.Fatalf("%s: cached tensor differs (%v %v)", mt.Name, err1, err2)
+			}
+		}
 	}
 	// A corrupted cache entry is dropped and downloaded again.
 	ref, _ := man.Blob(BlobHead)
-	os.WriteFile(filepath.Join(cache.Dir, ref.SHA256), []byte("junk"), 0o644)
+	os.WriteFile(filepath.Join(dir.Dir, ref.SHA256), bytes.Repeat([]byte("junk"), int(ref.Size/4)), 0o644)
+	srv.served.Store(0)
 	f := &Fetcher{BaseURL: hs.URL, Cache: cache}
-	if _, err := f.Blob(context.Background(), srv.digest, ref); err != nil {
+	r, err := f.OpenBlob(context.Background(), srv.digest, ref)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if n := srv.served.Load() - int64(len(srv.manifest)); n != ref.Size {
+	r.Close()
+	if n := srv.served.Load(); n != ref.Size {
 		t.Fatalf("corrupt cache entry: %d bytes served, want %d", n, ref.Size)
+	}
+	if data, ok, _ := dir.Get(context.Background(), ref.SHA256); !ok || !bytes.Equal(data, blobs[BlobHead]) {
+		t.Fatal("corrupt entry was not replaced")
 	}
 	t.Logf("first load %d blob bytes from the server, second 0", first)
 }

@@ -73,6 +73,7 @@ func TestServeModelToFetcher(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { src.Close() })
 		if err := f.FetchInto(context.Background(), src, man.Blobs); err != nil {
 			t.Fatal(err)
 		}
