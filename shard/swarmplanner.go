@@ -141,3 +141,14 @@ func (p *SwarmPlanner) Current() string {
 	}
 	return p.plan.String()
 }
+
+// Stages lists the peers of the plan in force, in pipeline order.
+func (p *SwarmPlanner) Stages() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ids []string
+	for _, s := range p.last {
+		ids = append(ids, s.Peer)
+	}
+	return ids
+}
