@@ -157,4 +157,3 @@ func (c *cluster) waitStages(ctx context.Context, n int) error {
 	}
 	return fmt.Errorf("plan never reached %d stages: %s", n, c.planner.Current())
 }
-
