@@ -86,8 +86,18 @@ func run(formatList, decodeList, shapeList string, tokens, iters, layers int) er
 		}
 		ms := d.MatShape()
 		fmt.Printf("device: %s, matrix workgroups %d threads/row × %d row groups × %d rows/thread\n", d.Name(), ms.TPR, ms.RPW, ms.RPT)
+		// Warm up: GPUs idle at low clocks and take a second or two of load to
+		// reach full speed; measuring earlier halves every number.
+		for t0 := time.Now(); time.Since(t0) < 3*time.Second; {
+			if _, _, err := d.CopyBandwidth(256<<20, 50); err != nil {
+				return err
+			}
+		}
 		eng, sha, err := d.CopyBandwidth(256<<20, 50)
 		if err != nil {
+			return err
+		}
+		if err := dispatchCost(d); err != nil {
 			return err
 		}
 		// The card's copy bandwidth is the better of the two ways to copy.
@@ -195,4 +205,44 @@ func matvec(d kernels.Device, t quant.Type, rows, cols, iters int) (mvResult, er
 	}
 	per := el / time.Duration(iters)
 	return mvResult{per, float64(len(data)) / per.Seconds()}, nil
+}
+
+// dispatchCost times back-to-back tiny dispatches (a 256-value Add, each
+// depending on the last): the fixed cost every op pays, which bounds decode
+// speed when a token needs hundreds of dispatches.
+func dispatchCost(d kernels.Device) error {
+	a, err := d.NewBuffer(256)
+	if err != nil {
+		return err
+	}
+	defer a.Release()
+	b, err := d.NewBuffer(256)
+	if err != nil {
+		return err
+	}
+	defer b.Release()
+	if err := d.Write(a, make([]float32, 256)); err != nil {
+		return err
+	}
+	if err := d.Write(b, make([]float32, 256)); err != nil {
+		return err
+	}
+	one := make([]float32, 1)
+	const n = 2000
+	var rec time.Duration
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		if err := d.Add(a, a, b, 256); err != nil {
+			return err
+		}
+		rec += time.Since(t0)
+	}
+	if err := d.Read(a, one); err != nil {
+		return err
+	}
+	el := time.Since(start)
+	fmt.Printf("dispatch cost: %.1f µs per dependent tiny dispatch (%.1f µs of it recording on the CPU)\n",
+		el.Seconds()*1e6/n, rec.Seconds()*1e6/n)
+	return nil
 }

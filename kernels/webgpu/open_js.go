@@ -5,6 +5,7 @@ package webgpu
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gogpu/wgpu"
 )
@@ -20,7 +21,13 @@ func New(opts Options) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: navigator.gpu is unavailable: %v (WebGPU disabled or unsupported in this browser)", ErrNoAdapter, err)
 	}
-	adapter, err := inst.RequestAdapter(&wgpu.RequestAdapterOptions{PowerPreference: wgpu.PowerPreferenceHighPerformance})
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	adapter, err := withDeadline(timeout, "navigator.gpu.requestAdapter", func() (*wgpu.Adapter, error) {
+		return inst.RequestAdapter(&wgpu.RequestAdapterOptions{PowerPreference: wgpu.PowerPreferenceHighPerformance})
+	})
 	if err != nil {
 		inst.Release()
 		return nil, fmt.Errorf("%w: %v", ErrNoAdapter, err)
@@ -33,7 +40,9 @@ func New(opts Options) (*Device, error) {
 	want.MaxComputeInvocationsPerWorkgroup = al.MaxComputeInvocationsPerWorkgroup
 	want.MaxComputeWorkgroupSizeX = al.MaxComputeWorkgroupSizeX
 	want.MaxStorageBuffersPerShaderStage = al.MaxStorageBuffersPerShaderStage
-	dev, err := adapter.RequestDevice(&wgpu.DeviceDescriptor{Label: "tabshard", RequiredLimits: want})
+	dev, err := withDeadline(timeout, "adapter.requestDevice", func() (*wgpu.Device, error) {
+		return adapter.RequestDevice(&wgpu.DeviceDescriptor{Label: "tabshard", RequiredLimits: want})
+	})
 	if err != nil {
 		adapter.Release()
 		inst.Release()
@@ -48,6 +57,28 @@ func New(opts Options) (*Device, error) {
 	}
 	d.release = func() { dev.Release(); adapter.Release(); inst.Release() }
 	return d, nil
+}
+
+// withDeadline runs a call that awaits a JavaScript promise and gives up
+// after d. The goroutine it starts ends when the promise settles (a browser
+// that never settles it leaks that one goroutine, which is all we can do).
+func withDeadline[T any](d time.Duration, what string, call func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := call()
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-time.After(d):
+		var zero T
+		return zero, fmt.Errorf("webgpu: %s did not answer within %v", what, d)
+	}
 }
 
 // isDeviceLost reports whether err means the GPU device is gone.
