@@ -331,7 +331,8 @@ func (n *Node) assign(ctx, setup context.Context, a *swarm.Assign) error {
 		}
 		srv.SetDownstream(down)
 	}
-	n.wg.Add(1)
+	n.wg.Add(2)
+	go func() { defer n.wg.Done(); n.report(sctx, s) }()
 	go func() {
 		defer n.wg.Done()
 		defer close(s.done)

@@ -37,7 +37,9 @@ type Server struct {
 	free     []int32
 	queue    []pending
 	batchID  uint64
-	stats    Stats
+
+	statsMu sync.Mutex // guards stats: nodes report them while serving
+	stats   Stats
 
 	stop   chan struct{} // closed when Run returns
 	mu     sync.Mutex    // guards conns and closed
@@ -51,11 +53,21 @@ type Server struct {
 // Stats are a stage's counters (read with Server.Stats).
 type Stats struct {
 	Batches, Rows   uint64
+	Tokens          uint64        // sampled (last stage)
 	Busy            time.Duration // time spent in forward passes
 	Sessions        int           // open now
 	DroppedPeers    uint64
 	RefusedSessions uint64
+	// HopRTT holds recent round trips of pings to the next stage, oldest
+	// first (at most hopSamples).
+	HopRTT []time.Duration
 }
+
+// hopSamples bounds the ping round trips kept; pingEvery spaces them.
+const (
+	hopSamples = 512
+	pingEvery  = 100 * time.Millisecond
+)
 
 type event struct {
 	from Conn
@@ -142,12 +154,18 @@ func (s *Server) addConn(c Conn) {
 // every connection it was given before returning.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.shutdown()
+	ping := time.NewTicker(pingEvery)
+	defer ping.Stop()
 	for {
 		// Take every event already waiting, then compute: rows that arrive
 		// while a batch runs join the next one.
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case now := <-ping.C:
+			if s.down != nil {
+				_ = s.down.Send(&Ping{Nonce: uint64(now.UnixNano()), Sent: now.UnixNano()})
+			}
 		case ev := <-s.events:
 			if err := s.handle(ev); err != nil {
 				return err

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tabshard/tabshard/model"
 )
@@ -33,7 +34,11 @@ func (s *Server) handle(ev event) error {
 		_ = ev.from.Send(&Pong{Nonce: m.Nonce, Sent: m.Sent})
 	case *Error:
 		s.report(fmt.Sprintf("peer error %d for session %d: %s", m.Code, m.Session, m.Text))
-	case *Pong, *Hello:
+	case *Pong:
+		if ev.from == s.down && m.Sent > 0 {
+			s.recordHop(time.Since(time.Unix(0, m.Sent)))
+		}
+	case *Hello:
 	default:
 		return s.protocolError(ev.from, fmt.Sprintf("unexpected %T", m))
 	}
@@ -68,7 +73,9 @@ func (s *Server) forget(c Conn) {
 // protocolError drops a peer that broke the protocol: a client is cut off;
 // a neighbour stage breaks the pipeline.
 func (s *Server) protocolError(c Conn, what string) error {
+	s.statsMu.Lock()
 	s.stats.DroppedPeers++
+	s.statsMu.Unlock()
 	s.report("dropped peer: " + what)
 	_ = c.Send(&Error{Code: ErrCodeProtocol, Text: what})
 	c.Close()
@@ -131,11 +138,13 @@ func (s *Server) open(from Conn, m *Open) {
 		rows[len(rows)-1].Flags = RowSample
 		s.queue = append(s.queue, pending{rows: rows})
 	}
-	s.stats.Sessions = len(s.sessions)
+	s.setSessions()
 }
 
 func (s *Server) refuse(to Conn, id uint64, why string) {
+	s.statsMu.Lock()
 	s.stats.RefusedSessions++
+	s.statsMu.Unlock()
 	s.report(fmt.Sprintf("session %d refused: %s", id, why))
 	_ = to.Send(&Error{Code: ErrCodeOverloaded, Session: id, Text: why})
 }
@@ -177,7 +186,7 @@ func (s *Server) end(sess *session, forward bool) {
 	if forward && !s.last && s.down != nil {
 		_ = s.down.Send(&Close{Session: sess.id, Epoch: sess.epoch, Reason: CloseDone})
 	}
-	s.stats.Sessions = len(s.sessions)
+	s.setSessions()
 }
 
 func samplerConfig(m Sampling) model.SamplerConfig {

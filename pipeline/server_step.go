@@ -42,9 +42,11 @@ func (s *Server) step() error {
 	}
 	start := time.Now()
 	out, err := s.cfg.Stage.Forward(srows, hidden)
+	s.statsMu.Lock()
 	s.stats.Busy += time.Since(start)
 	s.stats.Batches++
 	s.stats.Rows += uint64(len(rows))
+	s.statsMu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -78,6 +80,9 @@ func (s *Server) sample(rows []Row, logits []float32) {
 		id, lp := sess.sampler.Sample(l, sess.history)
 		sess.history = append(sess.history, id)
 		sess.generated++
+		s.statsMu.Lock()
+		s.stats.Tokens++
+		s.statsMu.Unlock()
 		t := &Token{Session: r.Session, Epoch: r.Epoch, Pos: r.Pos + 1, ID: uint32(id), Logprob: lp}
 		switch {
 		case !sess.sampling.IgnoreEOS && id == s.cfg.EOS:
@@ -129,6 +134,28 @@ func (s *Server) shutdown() {
 	s.readers.Wait()
 }
 
-// Stats returns the stage's counters. Call only after Run returned, or from
-// the goroutine running it.
-func (s *Server) Stats() Stats { return s.stats }
+// Stats returns a copy of the stage's counters; safe while Run runs.
+func (s *Server) Stats() Stats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	st := s.stats
+	st.HopRTT = append([]time.Duration(nil), s.stats.HopRTT...)
+	return st
+}
+
+func (s *Server) recordHop(rtt time.Duration) {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	if len(s.stats.HopRTT) == hopSamples {
+		copy(s.stats.HopRTT, s.stats.HopRTT[1:])
+		s.stats.HopRTT = s.stats.HopRTT[:hopSamples-1]
+	}
+	s.stats.HopRTT = append(s.stats.HopRTT, rtt)
+}
+
+// setSessions records the number of open sessions.
+func (s *Server) setSessions() {
+	s.statsMu.Lock()
+	s.stats.Sessions = len(s.sessions)
+	s.statsMu.Unlock()
+}

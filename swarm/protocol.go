@@ -270,7 +270,13 @@ type Status struct {
 	HeapBytes   uint64    `json:"heap_bytes,omitempty"`
 	TokensPerS  float64   `json:"tokens_per_s,omitempty"`
 	Sessions    int       `json:"sessions,omitempty"`
-	Message     string    `json:"message,omitempty"`
+	// Busy is the fraction of the last interval spent computing; HopP50Ms
+	// and HopP99Ms the one-way latency to the next stage (half the
+	// round trip of pings on the pipeline link).
+	Busy     float64 `json:"busy,omitempty"`
+	HopP50Ms float64 `json:"hop_p50_ms,omitempty"`
+	HopP99Ms float64 `json:"hop_p99_ms,omitempty"`
+	Message  string  `json:"message,omitempty"`
 }
 
 // Heartbeat proves liveness. The server echoes every heartbeat it receives,
@@ -727,6 +733,17 @@ func (m *Status) Validate() error {
 	}
 	if err := checkFloat("tokens_per_s", m.TokensPerS, maxThroughput); err != nil {
 		return err
+	}
+	if err := checkFloat("busy", m.Busy, 1); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"hop_p50_ms", m.HopP50Ms}, {"hop_p99_ms", m.HopP99Ms}} {
+		if err := checkFloat(f.name, f.v, 1e6); err != nil {
+			return err
+		}
 	}
 	if m.Sessions < 0 || m.Sessions > 1<<20 {
 		return fmt.Errorf("sessions: %d out of range [0, %d]", m.Sessions, 1<<20)

@@ -58,7 +58,7 @@ const (
 
 // cluster is a signaling server in this process and node processes.
 type cluster struct {
-	t         *testing.T
+	t         testing.TB
 	modelPath string
 	srv       *swarm.Server
 	hs        *httptest.Server
@@ -70,7 +70,7 @@ type cluster struct {
 
 // startCluster serves a swarm planned for the model at modelPath and starts
 // n node processes; the first plan is made when all n have joined.
-func startCluster(t *testing.T, modelPath string, n int) *cluster {
+func startCluster(t testing.TB, modelPath string, n int) *cluster {
 	t.Helper()
 	src, err := loader.Open(modelPath)
 	if err != nil {
@@ -97,8 +97,8 @@ func startCluster(t *testing.T, modelPath string, n int) *cluster {
 	c.srv, err = swarm.NewServer(swarm.Config{
 		Swarms:            []swarm.SwarmConfig{{Name: swarmName, Token: swarmToken}},
 		Planner:           c.planner,
-		HeartbeatInterval: 500 * time.Millisecond,
-		HeartbeatTimeout:  2 * time.Second,
+		HeartbeatInterval: time.Second,
+		HeartbeatTimeout:  5 * time.Second,
 		Logger:            quietLogger(t),
 	})
 	if err != nil {
@@ -207,6 +207,6 @@ func fileDigest(path string) (string, error) {
 
 // quietLogger sends warnings and errors to stderr (shown with the test
 // output); a logger bound to testing.T would outlive the test in goroutines.
-func quietLogger(*testing.T) *slog.Logger {
+func quietLogger(testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }

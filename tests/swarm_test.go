@@ -26,7 +26,7 @@ type refCase struct {
 	Greedy48 []int32 `json:"greedy_48"`
 }
 
-func referenceCases(t *testing.T) []refCase {
+func referenceCases(t testing.TB) []refCase {
 	t.Helper()
 	b, err := os.ReadFile(testdata.Path(t, "austen-22m/reference.json"))
 	if err != nil {
@@ -48,7 +48,7 @@ func referenceCases(t *testing.T) []refCase {
 }
 
 // engineGreedy is the single-process engine's greedy continuation.
-func engineGreedy(t *testing.T, path string, prompt []int32, n int) []int32 {
+func engineGreedy(t testing.TB, path string, prompt []int32, n int) []int32 {
 	t.Helper()
 	src, err := loader.Open(path)
 	if err != nil {

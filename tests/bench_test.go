@@ -1,0 +1,112 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tabshard/tabshard/internal/testdata"
+	"github.com/tabshard/tabshard/kernels/cpu"
+	"github.com/tabshard/tabshard/loader"
+	"github.com/tabshard/tabshard/model"
+)
+
+// BenchmarkPipeline measures a 4-node pipeline of node processes on this
+// machine against the single-process engine, in the same run:
+//
+//	go test ./tests -run XXX -bench Pipeline -benchtime 1x
+//
+// It prints single-session decode tokens/s and its ratio to the engine,
+// aggregate tokens/s with 8 sessions and its ratio to one session, and each
+// stage's hop latency (p50/p99, from pings on the pipeline links).
+func BenchmarkPipeline(b *testing.B) {
+	path := testdata.Path(b, "austen-22m/gguf/austen-22m-Q4_K_M.gguf")
+	const gen = 64
+	prompts := [][]int32{{1, 9038, 2501, 263, 931, 29892}, {1, 450, 7250}, {1, 512, 278, 6763}, {1, 10063, 29889},
+		{1, 450, 14121}, {1, 1619, 9425}, {1, 2296, 750}, {1, 29902, 471}}
+
+	engine := engineDecodeRate(b, path, prompts[0], gen)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c := startCluster(b, path, 4)
+	cl := c.client(ctx)
+	run := func(n int) float64 {
+		start := time.Now()
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		total := 0
+		for i := 0; i < n; i++ {
+			ch, err := cl.Generate(ctx, greedyRequest(prompts[i], gen))
+			if err != nil {
+				b.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				k := 0
+				for ev := range ch {
+					if ev.Err != nil {
+						b.Error(ev.Err)
+					}
+					k++
+				}
+				mu.Lock()
+				total += k
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return float64(total) / time.Since(start).Seconds()
+	}
+	run(1) // warm up the links and caches
+	single := run(1)
+	multi := run(8)
+	b.ReportMetric(single, "tok/s-1session")
+	b.ReportMetric(single/engine, "ratio-to-engine")
+	b.ReportMetric(multi, "tok/s-8sessions")
+	b.ReportMetric(multi/single, "ratio-8-to-1")
+	fmt.Printf("engine (one process, all cores): %.1f tok/s\n", engine)
+	fmt.Printf("4-node pipeline, 1 session:      %.1f tok/s (%.2f of the engine)\n", single, single/engine)
+	fmt.Printf("4-node pipeline, 8 sessions:     %.1f tok/s aggregate (%.2f of one session)\n", multi, multi/single)
+	time.Sleep(1500 * time.Millisecond) // let every node report its hop latency
+	view, _ := c.srv.Swarm(swarmName)
+	for i, id := range c.planner.Stages() {
+		if p, ok := view.Peer(id); ok && p.Status != nil {
+			fmt.Printf("stage %d %s: hop to next stage p50 %.3f ms, p99 %.3f ms\n", i, id, p.Status.HopP50Ms, p.Status.HopP99Ms)
+		}
+	}
+}
+
+// engineDecodeRate is the single-process engine's tokens/s for the same
+// work as one pipeline session (prompt, then gen tokens), all cores.
+func engineDecodeRate(b *testing.B, path string, prompt []int32, gen int) float64 {
+	src, err := loader.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	cfg, err := model.ConfigFromMeta(&src.Meta, src.Tensors)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dev, _ := cpu.New(0)
+	e, err := model.NewEngine(dev, src, cfg, model.EngineOptions{Context: 256})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	best := 0.0
+	for r := 0; r < 3; r++ {
+		start := time.Now()
+		n := 0
+		err := e.Generate(context.Background(), prompt, gen, -1, model.NewSampler(model.SamplerConfig{}), func(int32, float32) bool { n++; return true })
+		if err != nil {
+			b.Fatal(err)
+		}
+		best = max(best, float64(n)/time.Since(start).Seconds())
+	}
+	return best
+}
