@@ -36,7 +36,7 @@ func (n *Node) report(ctx context.Context, s *serving) {
 				HeapBytes:  ms.HeapInuse,
 				TokensPerS: float64(st.Rows-prev.Rows) / dt,
 				Sessions:   st.Sessions,
-				Busy:       min(1, (st.Busy - prev.Busy).Seconds()/dt),
+				Busy:       min(1, (st.Busy-prev.Busy).Seconds()/dt),
 				HopP50Ms:   p50,
 				HopP99Ms:   p99,
 			}
