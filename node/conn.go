@@ -35,7 +35,7 @@ func (c *linkConn) Recv() (pipeline.Message, error) {
 	m, err := pipeline.Decode(b, c.lim)
 	if err != nil {
 		c.l.Close()
-		return nil, fmt.Errorf("node: peer %s sent a bad message: %w", c.l.Remote(), err)
+		return nil, &pipeline.PeerError{Peer: c.l.Remote(), Err: err}
 	}
 	return m, nil
 }

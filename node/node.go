@@ -260,7 +260,11 @@ func (n *Node) attach(s *serving, in *incoming) {
 		in.conn.Close()
 		return
 	}
-	s.server.AddUpstream(in.conn)
+	if isClient {
+		s.server.AddClient(in.conn)
+	} else {
+		s.server.AddUpstream(in.conn)
+	}
 }
 
 func (n *Node) hello(s *serving) *pipeline.Hello {

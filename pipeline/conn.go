@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 )
 
@@ -18,6 +19,19 @@ type Conn interface {
 
 // ErrClosed is returned by a Conn used after Close.
 var ErrClosed = errors.New("pipeline: connection closed")
+
+// PeerError is what a Conn's Recv returns when the peer broke the protocol
+// (a message Decode refuses, a bad frame): the connection is dropped and the
+// peer reported.
+type PeerError struct {
+	Peer string
+	Err  error
+}
+
+func (e *PeerError) Error() string {
+	return fmt.Sprintf("pipeline: peer %s broke the protocol: %v", e.Peer, e.Err)
+}
+func (e *PeerError) Unwrap() error { return e.Err }
 
 // queue is an unbounded FIFO of encoded messages with a closing error.
 type queue struct {
@@ -100,7 +114,7 @@ func (p *pipeEnd) Recv() (Message, error) {
 	m, err := Decode(b, p.lim)
 	if err != nil {
 		p.Close()
-		return nil, err
+		return nil, &PeerError{Peer: "pipe", Err: err}
 	}
 	return m, nil
 }

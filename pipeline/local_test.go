@@ -84,7 +84,7 @@ func startRing(t *testing.T, f *fixture, parts []model.Part, plan uint64) *ring 
 		servers[(i+1)%len(servers)].AddUpstream(b)
 	}
 	clientEnd, stageEnd := pipeline.Pipe(lim)
-	servers[0].AddUpstream(stageEnd)
+	servers[0].AddClient(stageEnd)
 	r.client = clientEnd
 	for i, s := range servers {
 		sctx, scancel := context.WithCancel(ctx)

@@ -109,8 +109,6 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		sessions: make(map[uint64]*session),
 		conns:    make(map[Conn]bool),
 		stop:     make(chan struct{}),
-
-		clientConns: make(map[Conn]bool),
 	}
 	for i := sc.Slots - 1; i >= 0; i-- {
 		s.free = append(s.free, int32(i))
@@ -120,19 +118,23 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 
 // SetDownstream sets where results go: the next stage, or for the last
 // stage of several, the first. Call before Run.
-func (s *Server) SetDownstream(c Conn) { s.down = c; s.addConn(c) }
+func (s *Server) SetDownstream(c Conn) { s.down = c; s.addConn(c, false) }
 
-// AddUpstream starts reading c: the previous stage, a client (first stage),
-// or the last stage (first stage, the ring). Safe while running.
-func (s *Server) AddUpstream(c Conn) { s.addConn(c) }
+// AddUpstream starts reading c: the previous stage, or for the first stage
+// the last one (the ring). Its loss breaks the pipeline. Safe while running.
+func (s *Server) AddUpstream(c Conn) { s.addConn(c, false) }
 
-func (s *Server) addConn(c Conn) {
+// AddClient starts reading a client's connection (first stage only). Its
+// loss or misbehaviour ends only that client's sessions. Safe while running.
+func (s *Server) AddClient(c Conn) { s.addConn(c, true) }
+
+func (s *Server) addConn(c Conn, client bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.conns[c] {
+	if _, dup := s.conns[c]; s.closed || dup {
 		return
 	}
-	s.conns[c] = true
+	s.conns[c] = client
 	s.readers.Add(1)
 	go func() {
 		defer s.readers.Done()

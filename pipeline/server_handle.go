@@ -48,6 +48,13 @@ func (s *Server) handle(ev event) error {
 // lost handles a connection that ended. A client's sessions end with it; a
 // neighbour stage's loss breaks the pipeline.
 func (s *Server) lost(c Conn, err error) error {
+	var pe *PeerError
+	if errors.As(err, &pe) {
+		s.statsMu.Lock()
+		s.stats.DroppedPeers++
+		s.statsMu.Unlock()
+		s.report("dropped peer: " + pe.Error())
+	}
 	if c == s.down || !s.isClient(c) {
 		return fmt.Errorf("%w: %v", errPipelineBroken, err)
 	}
@@ -60,11 +67,14 @@ func (s *Server) lost(c Conn, err error) error {
 	return nil
 }
 
-func (s *Server) isClient(c Conn) bool { return s.first && s.clientConns[c] }
+func (s *Server) isClient(c Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns[c]
+}
 
 // forget stops tracking a connection that ended.
 func (s *Server) forget(c Conn) {
-	delete(s.clientConns, c)
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
@@ -73,13 +83,9 @@ func (s *Server) forget(c Conn) {
 // protocolError drops a peer that broke the protocol: a client is cut off;
 // a neighbour stage breaks the pipeline.
 func (s *Server) protocolError(c Conn, what string) error {
-	s.statsMu.Lock()
-	s.stats.DroppedPeers++
-	s.statsMu.Unlock()
-	s.report("dropped peer: " + what)
 	_ = c.Send(&Error{Code: ErrCodeProtocol, Text: what})
 	c.Close()
-	return s.lost(c, errors.New(what))
+	return s.lost(c, &PeerError{Peer: "upstream", Err: errors.New(what)})
 }
 
 func (s *Server) report(line string) {
@@ -115,8 +121,13 @@ func (s *Server) open(from Conn, m *Open) {
 	}
 	sess.epoch = m.Epoch
 	if s.first {
+		if !s.isClient(from) {
+			s.refuse(from, m.Session, "Open from a connection that is not a client's")
+			delete(s.sessions, m.Session)
+			s.free = append(s.free, sess.slot)
+			return
+		}
 		sess.client = from
-		s.clientConns[from] = true
 	}
 	if s.last {
 		sess.sampling = m.Sampling

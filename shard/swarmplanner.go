@@ -152,3 +152,10 @@ func (p *SwarmPlanner) Stages() []string {
 	}
 	return ids
 }
+
+// Epoch is the epoch of the plan in force.
+func (p *SwarmPlanner) Epoch() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.epoch
+}

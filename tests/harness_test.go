@@ -29,8 +29,8 @@ import (
 	"github.com/tabshard/tabshard/swarm"
 )
 
-// binary is the tabshard command, built once for every test of the package.
-var binary string
+// tabshardBin is the tabshard command, built once for every test of the package.
+var tabshardBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "tabshard-e2e")
@@ -38,8 +38,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "tabshard")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/tabshard")
+	tabshardBin = filepath.Join(dir, "tabshard")
+	build := exec.Command("go", "build", "-o", tabshardBin, "./cmd/tabshard")
 	build.Dir = testdata.Root()
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
@@ -119,7 +119,7 @@ func (c *cluster) signalURL() string {
 // addNode starts one more node process.
 func (c *cluster) addNode() {
 	c.t.Helper()
-	cmd := exec.Command(binary, "node", "--signal", c.signalURL(), "--swarm", swarmName, "--token", swarmToken,
+	cmd := exec.Command(tabshardBin, "node", "--signal", c.signalURL(), "--swarm", swarmName, "--token", swarmToken,
 		"--model", c.modelPath, "--threads", "1", "--ctx", "256", "--budget", fmt.Sprint(1<<30))
 	log := &strings.Builder{}
 	stderr, err := cmd.StderrPipe()
