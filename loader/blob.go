@@ -118,6 +118,10 @@ func manifestConfig(m *Model) (ManifestConfig, error) {
 	geti("context_length", &c.Context, false)
 	c.KVHeads = c.Heads
 	geti("attention.head_count_kv", &c.KVHeads, true)
+	if c.Heads > 0 {
+		c.HeadDim = c.Dim / c.Heads
+	}
+	geti("attention.key_length", &c.HeadDim, true)
 	if err != nil {
 		return c, fmt.Errorf("blobs: %w", err)
 	}

@@ -123,6 +123,7 @@ func (f *Fetcher) Blob(ctx context.Context, digest string, ref BlobRef) ([]byte,
 	ev := FetchProgress{Blob: ref.Name, SHA256: ref.SHA256, Total: ref.Size}
 	if f.Cache != nil {
 		data, ok, err := f.Cache.Get(ctx, ref.SHA256)
+		ev.CacheErr = err // an unreadable cache falls back to the network, and says so
 		if err == nil && ok {
 			if hashOK(data, ref) {
 				ev.Done, ev.Cached = ref.Size, true
@@ -137,7 +138,7 @@ func (f *Fetcher) Blob(ctx context.Context, digest string, ref BlobRef) ([]byte,
 	if err != nil {
 		return nil, err
 	}
-	if f.Cache != nil {
+	if f.Cache != nil && ev.CacheErr == nil {
 		ev.CacheErr = f.Cache.Put(ctx, ref.SHA256, data)
 	}
 	ev.Done = ref.Size

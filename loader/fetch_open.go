@@ -42,7 +42,11 @@ func (f *Fetcher) OpenBlob(ctx context.Context, digest string, ref BlobRef) (Blo
 		return memBlob{bytes.NewReader(data)}, nil
 	}
 	ev := FetchProgress{Blob: ref.Name, SHA256: ref.SHA256, Total: ref.Size}
-	if r, ok, err := opener.Open(ctx, ref.SHA256); err == nil && ok {
+	r, ok, err := opener.Open(ctx, ref.SHA256)
+	switch {
+	case err != nil:
+		ev.CacheErr = err // fall back to the network, and say so
+	case ok:
 		if verr := verifyReader(r, ref); verr == nil {
 			ev.Done, ev.Cached = ref.Size, true
 			f.report(ev)
@@ -56,6 +60,10 @@ func (f *Fetcher) OpenBlob(ctx context.Context, digest string, ref BlobRef) (Blo
 		return nil, err
 	}
 	ev.Done = ref.Size
+	if ev.CacheErr != nil {
+		f.report(ev)
+		return memBlob{bytes.NewReader(data)}, nil
+	}
 	if ev.CacheErr = opener.Put(ctx, ref.SHA256, data); ev.CacheErr == nil {
 		r, ok, err := opener.Open(ctx, ref.SHA256)
 		switch {

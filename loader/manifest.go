@@ -52,6 +52,7 @@ type ManifestConfig struct {
 	FFN        int    `json:"ffn"`
 	Heads      int    `json:"heads"`
 	KVHeads    int    `json:"kv_heads"`
+	HeadDim    int    `json:"head_dim"`
 	Vocab      int    `json:"vocab"`
 	Context    int    `json:"context"`
 	TiedOutput bool   `json:"tied_output"`
@@ -262,6 +263,8 @@ func (c ManifestConfig) validate() error {
 		return fmt.Errorf("manifest: widths dim=%d ffn=%d are out of range", c.Dim, c.FFN)
 	case c.Heads <= 0 || c.Heads > c.Dim || c.KVHeads <= 0 || c.KVHeads > c.Heads:
 		return fmt.Errorf("manifest: heads=%d kv_heads=%d are out of range", c.Heads, c.KVHeads)
+	case c.HeadDim <= 0 || c.HeadDim > maxConfigWidth:
+		return fmt.Errorf("manifest: head_dim %d is out of range", c.HeadDim)
 	case c.Vocab <= 0 || c.Vocab > 1<<24:
 		return fmt.Errorf("manifest: vocabulary %d is out of range", c.Vocab)
 	case c.Context <= 0 || c.Context > 1<<24:

@@ -104,7 +104,7 @@ func TestManifestRoundTrip(t *testing.T) {
 	if _, err := DecodeManifestDigest(enc, "XYZ"); err == nil {
 		t.Error("malformed digest accepted")
 	}
-	if man.Config.TiedOutput || man.Config.Vocab != 16 || man.Config.KVHeads != 1 {
+	if man.Config.TiedOutput || man.Config.Vocab != 16 || man.Config.KVHeads != 1 || man.Config.HeadDim != 16 {
 		t.Errorf("config %+v", man.Config)
 	}
 }
@@ -134,6 +134,7 @@ func TestManifestDecodeRefuses(t *testing.T) {
 		{"layer count vs blobs", func(m *Manifest) { m.Config.Layers = 3 }, "blobs"},
 		{"heads", func(m *Manifest) { m.Config.KVHeads = 3 }, "heads"},
 		{"vocab", func(m *Manifest) { m.Config.Vocab = -1 }, "vocabulary"},
+		{"head dim", func(m *Manifest) { m.Config.HeadDim = 0 }, "head_dim"},
 		{"blob order", func(m *Manifest) { m.Blobs[2], m.Blobs[3] = m.Blobs[3], m.Blobs[2] }, "named"},
 		{"zero size", func(m *Manifest) { m.Blobs[1].Size = 0 }, "size"},
 		{"huge size", func(m *Manifest) { m.Blobs[1].Size = 1 << 50 }, "size"},
@@ -189,7 +190,7 @@ func FuzzManifest(f *testing.F) {
 	enc, _ := man.Encode()
 	f.Add(enc)
 	f.Add([]byte(`{"version":1}`))
-	f.Add([]byte(`{"version":1,"model":"m","config":{"arch":"llama","layers":1,"dim":8,"ffn":8,"heads":1,"kv_heads":1,"vocab":1,"context":1,"tied_output":true},"blobs":[]}`))
+	f.Add([]byte(`{"version":1,"model":"m","config":{"arch":"llama","layers":1,"dim":8,"ffn":8,"heads":1,"kv_heads":1,"head_dim":8,"vocab":1,"context":1,"tied_output":true},"blobs":[]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeManifest(b)
 		if err != nil {
