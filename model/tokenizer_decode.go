@@ -67,6 +67,12 @@ func (t *Tokenizer) NewStreamDecoder() *StreamDecoder {
 	return &StreamDecoder{t: t}
 }
 
+// ContinueStream decodes tokens that continue a text already shown (a
+// prompt): no leading space is dropped, so prompt + output reads right.
+func (t *Tokenizer) ContinueStream() *StreamDecoder {
+	return &StreamDecoder{t: t, started: true}
+}
+
 // Next adds id and returns the text it completes, possibly "".
 func (d *StreamDecoder) Next(id int32) string {
 	d.pending = append(d.pending, d.t.nextPiece(id, &d.started)...)

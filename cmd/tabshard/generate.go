@@ -104,7 +104,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	dec := m.tok.NewStreamDecoder()
+	dec := m.tok.ContinueStream()
 	var out []int32
 	start := time.Now()
 	var first time.Duration
