@@ -35,7 +35,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let qb = row * qs + h * {{.HD}}u;
   for (var d = li; d < {{.HD}}u; d += 64u) { q[d] = Q[qb + d]; }
   workgroupBarrier();
-  let ninf = bitcast<f32>(0xff800000u);
+  // -inf built at run time: browsers (Tint) reject a constant -inf.
+  let ninf = bitcast<f32>(0xff800000u | (P[0] & 0u));
   var m = ninf;
   var l = 0.0;
   var acc: array<vec4<f32>, J>;

@@ -28,7 +28,7 @@ fn vload(base: u32, w: u32) -> vec4<f32> { return vec4<f32>(bitcast<f32>(V[base 
 
 {{define "F32_store"}}
 fn store(z: u32, b: u32, src: u32, li: u32) {
-  for (var d = li; d < {{.HD}}u; d += 64u) { put(z, b + d, bitcast<u32>(get(z, src + d))); }
+  for (var d = li; d < {{.HD}}u; d += 64u) { kv_out(z, b + d, bitcast<u32>(kv_in(z, src + d))); }
 }
 {{end}}
 
@@ -49,7 +49,7 @@ fn vload(base: u32, w: u32) -> vec4<f32> { return vec4<f32>(unpack2x16float(V[ba
 {{define "F16_store"}}
 fn store(z: u32, b: u32, src: u32, li: u32) {
   for (var w = li; w < RW; w += 64u) {
-    put(z, b + w, pack2x16float(vec2<f32>(get(z, src + 2u * w), get(z, src + 2u * w + 1u))));
+    kv_out(z, b + w, pack2x16float(vec2<f32>(kv_in(z, src + 2u * w), kv_in(z, src + 2u * w + 1u))));
   }
 }
 {{end}}
@@ -83,19 +83,19 @@ fn rnd(x: f32) -> i32 { return i32(sign(x) * floor(abs(x) + 0.5)); }
 fn store(z: u32, b: u32, src: u32, li: u32) {
   for (var blk = li; blk < {{.HD}}u / 32u; blk += 64u) {
     var amax = 0.0;
-    for (var i = 0u; i < 32u; i++) { amax = max(amax, abs(get(z, src + 32u * blk + i))); }
+    for (var i = 0u; i < 32u; i++) { amax = max(amax, abs(kv_in(z, src + 32u * blk + i))); }
     let d = amax / 127.0;
     var id = 0.0;
     if (d != 0.0) { id = 1.0 / d; }
     for (var k = 0u; k < 8u; k++) {
       var w = 0u;
       for (var e = 0u; e < 4u; e++) {
-        let qv = clamp(rnd(get(z, src + 32u * blk + 4u * k + e) * id), -128, 127);
+        let qv = clamp(rnd(kv_in(z, src + 32u * blk + 4u * k + e) * id), -128, 127);
         w = w | ((bitcast<u32>(qv) & 255u) << (8u * e));
       }
-      put(z, b + 8u * blk + k, w);
+      kv_out(z, b + 8u * blk + k, w);
     }
-    put(z, b + VW + blk, bitcast<u32>(unpack2x16float(pack2x16float(vec2<f32>(d, 0.0))).x));
+    kv_out(z, b + VW + blk, bitcast<u32>(unpack2x16float(pack2x16float(vec2<f32>(d, 0.0))).x));
   }
 }
 {{end}}
@@ -141,7 +141,7 @@ fn store(z: u32, b: u32, src: u32, li: u32) {
     var amax = 0.0;
     var mx = 0.0;
     for (var i = 0u; i < 32u; i++) {
-      let v = get(z, src + 32u * blk + i);
+      let v = kv_in(z, src + 32u * blk + i);
       if (abs(v) > amax) { amax = abs(v); mx = v; }
     }
     let d = mx / -8.0;
@@ -150,15 +150,15 @@ fn store(z: u32, b: u32, src: u32, li: u32) {
     for (var k = 0u; k < 4u; k++) {
       var w = 0u;
       for (var e = 0u; e < 4u; e++) {
-        let x0 = get(z, src + 32u * blk + 4u * k + e) * id;
-        let x1 = get(z, src + 32u * blk + 16u + 4u * k + e) * id;
+        let x0 = kv_in(z, src + 32u * blk + 4u * k + e) * id;
+        let x1 = kv_in(z, src + 32u * blk + 16u + 4u * k + e) * id;
         let q0 = u32(min(15, i32(x0 + 8.5)));
         let q1 = u32(min(15, i32(x1 + 8.5)));
         w = w | ((q0 | (q1 << 4u)) << (8u * e));
       }
-      put(z, b + 4u * blk + k, w);
+      kv_out(z, b + 4u * blk + k, w);
     }
-    put(z, b + QW + blk, bitcast<u32>(unpack2x16float(pack2x16float(vec2<f32>(d, 0.0))).x));
+    kv_out(z, b + QW + blk, bitcast<u32>(unpack2x16float(pack2x16float(vec2<f32>(d, 0.0))).x));
   }
 }
 {{end}}

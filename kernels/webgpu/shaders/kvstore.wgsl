@@ -6,11 +6,11 @@
 @group(0) @binding(3) var<storage, read_write> KC: array<u32>;
 @group(0) @binding(4) var<storage, read_write> VC: array<u32>;
 
-fn get(z: u32, i: u32) -> f32 {
+fn kv_in(z: u32, i: u32) -> f32 {
   if (z == 0u) { return KI[i]; }
   return VI[i];
 }
-fn put(z: u32, i: u32, v: u32) {
+fn kv_out(z: u32, i: u32, v: u32) {
   if (z == 0u) { KC[i] = v; } else { VC[i] = v; }
 }
 

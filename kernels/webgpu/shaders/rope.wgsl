@@ -1,6 +1,6 @@
 // Rotates adjacent pairs (2i, 2i+1) of every head of every row in place by
 // pos·freq[i]. freq (f32 bits) is computed on the host in float64.
-// P: 0 rows, 1 heads, 2 half = headDim/2, then half freqs, then rows positions.
+// P: 0 rows, 1 heads, 2 hd2 = headDim/2, then hd2 freqs, then rows positions.
 @group(0) @binding(0) var<storage, read> P: array<u32>;
 @group(0) @binding(1) var<storage, read_write> X: array<vec2<f32>>;
 
@@ -12,12 +12,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let idx = gid.x + gid.y * nw.x * 64u;
   let rows = P[0];
   let heads = P[1];
-  let half = P[2];
-  let per = heads * half;
+  let hd2 = P[2];
+  let per = heads * hd2;
   if (idx >= rows * per) { return; }
   let r = idx / per;
-  let i = idx % half;
-  let pos = f32(P[3u + half + r]);
+  let i = idx % hd2;
+  let pos = f32(P[3u + hd2 + r]);
   let a = pos * bitcast<f32>(P[3u + i]);
   // Reduce to [-π, π]: GPU sin/cos are only accurate there.
   let k = round(a / 6.283185307179586);

@@ -18,7 +18,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let row = wg.x;
   let cols = P[1];
   let k = P[2];
-  let ninf = bitcast<f32>(0xff800000u);
+  // -inf built at run time: browsers (Tint) reject a constant -inf.
+  let ninf = bitcast<f32>(0xff800000u | (P[0] & 0u));
   var pv = ninf;
   var pid = 0xffffffffu;
   for (var j = 0u; j < k; j++) {
