@@ -78,9 +78,8 @@ type GGUFWriter struct {
 func NewGGUFWriter(w io.Writer, meta []MetaKV, tensors []TensorSpec) (*GGUFWriter, error) {
 	var md Metadata
 	for _, kv := range meta {
-		if kv.Key == "" {
-			return nil, fmt.Errorf("gguf write: empty metadata key")
-		}
+		// An empty key is odd but readable (the reader and llama.cpp accept
+		// it), so a file that was read can always be written back.
 		if md.Has(kv.Key) {
 			return nil, fmt.Errorf("gguf write: duplicate metadata key %q", kv.Key)
 		}
@@ -96,9 +95,6 @@ func NewGGUFWriter(w io.Writer, meta []MetaKV, tensors []TensorSpec) (*GGUFWrite
 	g := &GGUFWriter{w: bufio.NewWriterSize(w, 1<<20), specs: tensors, align: int64(align), sizes: make([]int64, len(tensors))}
 	names := make(map[string]bool, len(tensors))
 	for i, t := range tensors {
-		if t.Name == "" {
-			return nil, fmt.Errorf("gguf write: tensor %d has an empty name", i)
-		}
 		if names[t.Name] {
 			return nil, fmt.Errorf("gguf write: duplicate tensor name %q", t.Name)
 		}
