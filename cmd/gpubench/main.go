@@ -113,6 +113,16 @@ func run(formatList, decodeList, shapeList string, tokens, iters, layers int) er
 					t, sh[0], sh[1], r.perCall.Seconds()*1e6, r.bw/1e9, r.bw/bw)
 			}
 		}
+		for _, t := range []quant.Type{quant.Q4_K, quant.Q8_0, quant.F16} {
+			for _, batch := range []int{8, 32, 128} {
+				per, err := matmulBatch(d, t, 4096, 11008, batch)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("matmul %-5s 4096×11008 batch %3d %8.1f µs  %6.2f TFLOP/s  %7.1f GB/s of weights\n",
+					t, batch, per.Seconds()*1e6, 2*4096*11008*float64(batch)/per.Seconds()/1e12, float64(weightBytes(t, 4096, 11008))/per.Seconds()/1e9)
+			}
+		}
 		for _, t := range dfmts {
 			if err := decode7B(d, t, tokens, layers, bw); err != nil {
 				return err
@@ -245,4 +255,54 @@ func dispatchCost(d kernels.Device) error {
 	fmt.Printf("dispatch cost: %.1f µs per dependent tiny dispatch (%.1f µs of it recording on the CPU)\n",
 		el.Seconds()*1e6/n, rec.Seconds()*1e6/n)
 	return nil
+}
+
+func weightBytes(t quant.Type, rows, cols int) int {
+	rb, _ := t.RowBytes(cols)
+	return rb * rows
+}
+
+// matmulBatch times a batched matrix product (prefill, or many sessions'
+// decode steps sharing one pass over the weights).
+func matmulBatch(d kernels.Device, t quant.Type, rows, cols, batch int) (time.Duration, error) {
+	rng := rand.New(rand.NewPCG(uint64(rows), uint64(batch)))
+	data, err := weights(t, rows, cols, rng)
+	if err != nil {
+		return 0, err
+	}
+	m, err := d.UploadMatrix(t, rows, cols, data)
+	if err != nil {
+		return 0, err
+	}
+	defer m.Release()
+	x, err := d.NewBuffer(cols * batch)
+	if err != nil {
+		return 0, err
+	}
+	defer x.Release()
+	y, err := d.NewBuffer(rows * batch)
+	if err != nil {
+		return 0, err
+	}
+	defer y.Release()
+	if err := d.Write(x, make([]float32, cols*batch)); err != nil {
+		return 0, err
+	}
+	one := make([]float32, 1)
+	const iters = 50
+	for round := 0; round < 2; round++ {
+		start := time.Now()
+		for i := 0; i < iters; i++ {
+			if err := d.MatMul(y, m, x, batch); err != nil {
+				return 0, err
+			}
+		}
+		if err := d.Read(y, one); err != nil {
+			return 0, err
+		}
+		if round == 1 {
+			return time.Since(start) / iters, nil
+		}
+	}
+	return 0, nil
 }
