@@ -85,21 +85,7 @@ func (d *Device) MatMul(dst kernels.Buffer, w kernels.Matrix, x kernels.Buffer, 
 		})
 		return nil
 	}
-	// Prefill: dequantize each weight row once and reuse it for every position.
-	d.parallel(m.rows, 4, func(lo, hi int) {
-		scratch := make([]float32, m.cols)
-		for o := lo; o < hi; o++ {
-			wr := scratch
-			if m.t == quant.F32 {
-				wr = f32View(m.row(o))
-			} else if err := quant.Dequantize(m.t, m.row(o), scratch); err != nil {
-				return // cannot happen: sizes were validated at upload
-			}
-			for r := 0; r < rows; r++ {
-				out[r*m.rows+o] = quant.DotF32(wr, in[r*m.cols:(r+1)*m.cols])
-			}
-		}
-	})
+	d.matMulBatch(m, in, out, rows)
 	return nil
 }
 
