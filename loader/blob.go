@@ -19,19 +19,19 @@ const blobKeyName = "tabshard.blob"
 // manifest. The output is deterministic: the same model gives the same
 // blobs and digest.
 func BuildBlobs(m *Model, modelName string, put func(ref BlobRef, data []byte) error) (*Manifest, error) {
+	if err := checkName("model name", modelName); err != nil {
+		return nil, err
+	}
 	cfg, err := manifestConfig(m)
 	if err != nil {
 		return nil, err
 	}
 	groups := make(map[string][]TensorInfo)
 	for _, t := range m.Tensors {
-		c := componentOf(t.Name)
-		if c != BlobMeta && c != BlobEmbed && c != BlobHead {
-			var i int
-			if _, err := fmt.Sscanf(c, "layer.%d", &i); err != nil || i >= cfg.Layers {
-				return nil, fmt.Errorf("blobs: tensor %q is for a layer beyond the model's %d", t.Name, cfg.Layers)
-			}
+		if i, ok := layerOf(t.Name); ok && i >= cfg.Layers {
+			return nil, fmt.Errorf("blobs: tensor %q is for a layer beyond the model's %d", t.Name, cfg.Layers)
 		}
+		c := componentOf(t.Name)
 		groups[c] = append(groups[c], t)
 	}
 	man := &Manifest{Version: ManifestVersion, Model: modelName, Config: cfg}

@@ -166,3 +166,34 @@ func TestBlobsFromSafetensors(t *testing.T) {
 		}
 	}
 }
+
+// A model whose tensors disagree with its block count is refused.
+func TestBuildBlobsRefuses(t *testing.T) {
+	m := tinyModel(t)
+	withLayers := func(n uint32) *Model {
+		ts := make([]TensorToWrite, len(m.Tensors))
+		for i, info := range m.Tensors {
+			data, _ := m.ReadTensor(info.Name)
+			ts[i] = TensorToWrite{TensorSpec{info.Name, info.Type, info.Dims}, data}
+		}
+		var buf bytes.Buffer
+		if _, err := WriteGGUF(&buf, SetKV(m.Meta.KVs(), "llama.block_count", Uint32Value(n)), ts); err != nil {
+			t.Fatal(err)
+		}
+		out, err := openBytes(buf.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	put := func(BlobRef, []byte) error { return nil }
+	if _, err := BuildBlobs(withLayers(1), "x", put); err == nil || !strings.Contains(err.Error(), "beyond") {
+		t.Errorf("extra layer: %v", err)
+	}
+	if _, err := BuildBlobs(withLayers(3), "x", put); err == nil || !strings.Contains(err.Error(), `"layer.2"`) {
+		t.Errorf("missing layer: %v", err)
+	}
+	if _, err := BuildBlobs(m, "", put); err == nil || !strings.Contains(err.Error(), "model name") {
+		t.Errorf("empty name: %v", err)
+	}
+}

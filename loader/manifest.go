@@ -308,13 +308,25 @@ func componentOf(name string) string {
 	case "output_norm.weight", "output.weight":
 		return BlobHead
 	}
-	if rest, ok := strings.CutPrefix(name, "blk."); ok {
-		num, _, ok := strings.Cut(rest, ".")
-		if i, err := strconv.Atoi(num); ok && err == nil && i >= 0 && strconv.Itoa(i) == num {
-			return LayerBlob(i)
-		}
+	if i, ok := layerOf(name); ok {
+		return LayerBlob(i)
 	}
 	return BlobMeta
+}
+
+// layerOf is the block number of a "blk.N.*" tensor name (N in canonical
+// decimal form, so each layer has exactly one spelling).
+func layerOf(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, "blk.")
+	if !ok {
+		return 0, false
+	}
+	num, _, ok := strings.Cut(rest, ".")
+	i, err := strconv.Atoi(num)
+	if !ok || err != nil || i < 0 || strconv.Itoa(i) != num {
+		return 0, false
+	}
+	return i, true
 }
 
 // Blob returns the named blob's reference.
