@@ -37,6 +37,17 @@ type BlobCache interface {
 	Delete(ctx context.Context, sha string) error
 }
 
+// PartialCache is a BlobCache that also keeps unfinished downloads, so a
+// blob cut off (or stopped) part-way resumes where it stopped on the next
+// call, even in a new process. DirCache is one.
+type PartialCache interface {
+	BlobCache
+	// GetPartial returns the saved beginning of a blob, nil when none.
+	GetPartial(ctx context.Context, sha string) ([]byte, error)
+	PutPartial(ctx context.Context, sha string, data []byte) error
+	DeletePartial(ctx context.Context, sha string) error
+}
+
 // FetchProgress reports a blob's download: Done of Total bytes so far.
 // The last event of a blob has Done == Total (or Err set).
 type FetchProgress struct {
@@ -163,13 +174,41 @@ func (f *Fetcher) checkRef(digest string, ref BlobRef) error {
 }
 
 // downloadVerified downloads the blob and checks its sha256; bytes that do
-// not match are dropped here and never reach a cache or a caller.
+// not match are dropped here and never reach a cache or a caller. With a
+// PartialCache, a download that fails or is cancelled keeps what arrived,
+// and the next call resumes from there with a Range request.
 func (f *Fetcher) downloadVerified(ctx context.Context, digest string, ref BlobRef, ev *FetchProgress) ([]byte, error) {
-	data, err := f.download(ctx, digest, ref, ev)
+	pc, _ := f.Cache.(PartialCache)
+	var start []byte
+	if pc != nil {
+		if p, err := pc.GetPartial(ctx, ref.SHA256); err == nil && int64(len(p)) < ref.Size {
+			start = p
+		}
+	}
+	data, err := f.download(ctx, digest, ref, ev, start)
 	if err != nil {
+		var fatal *fatalFetchError
+		if pc != nil && len(data) > 0 && !errors.As(err, &fatal) {
+			// Saved even when ctx is done: that is the stop being resumed.
+			_ = pc.PutPartial(context.WithoutCancel(ctx), ref.SHA256, data)
+		}
 		return nil, err
 	}
+	if pc != nil && len(start) > 0 {
+		_ = pc.DeletePartial(ctx, ref.SHA256)
+	}
 	if !hashOK(data, ref) {
+		if len(start) > 0 {
+			// The saved part may be what is wrong (written by an older
+			// process, damaged on disk): try once more from scratch.
+			ev.Resumed = 0
+			if data, err = f.download(ctx, digest, ref, ev, nil); err != nil {
+				return nil, err
+			}
+			if hashOK(data, ref) {
+				return data, nil
+			}
+		}
 		sum := sha256.Sum256(data)
 		return nil, fmt.Errorf("fetch: blob %q from %s: content hashes to %x, manifest says %s; %d bytes discarded: %w",
 			ref.Name, f.BaseURL, sum, ref.SHA256, len(data), ErrBlobHash)
@@ -228,18 +267,24 @@ func (f *Fetcher) report(ev FetchProgress) {
 	}
 }
 
-// download reads the blob, resuming with Range after a cut connection. It
-// never reads more than ref.Size bytes whatever the server claims.
-func (f *Fetcher) download(ctx context.Context, digest string, ref BlobRef, ev *FetchProgress) ([]byte, error) {
+// download reads the blob from len(start) on (start is what an earlier
+// attempt received), resuming with Range after a cut connection. It never
+// reads more than ref.Size bytes whatever the server claims. On failure it
+// returns what did arrive with the error.
+func (f *Fetcher) download(ctx context.Context, digest string, ref BlobRef, ev *FetchProgress, start []byte) ([]byte, error) {
 	attempts := f.Attempts
 	if attempts <= 0 {
 		attempts = 4
 	}
 	buf := make([]byte, 0, min(ref.Size, 64<<20))
+	buf = append(buf, start...)
+	if len(buf) > 0 {
+		ev.Resumed++
+	}
 	var lastErr error
 	for failures := 0; failures < attempts; {
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("fetch: blob %q: %w", ref.Name, err)
+			return buf, fmt.Errorf("fetch: blob %q: %w", ref.Name, err)
 		}
 		before := len(buf)
 		var err error
@@ -248,26 +293,26 @@ func (f *Fetcher) download(ctx context.Context, digest string, ref BlobRef, ev *
 			return buf, nil
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("fetch: blob %q: %w", ref.Name, ctx.Err())
+			return buf, fmt.Errorf("fetch: blob %q: %w", ref.Name, ctx.Err())
 		}
 		lastErr = err
 		var fatal *fatalFetchError
 		if errors.As(err, &fatal) {
-			return nil, err
+			return buf, err
 		}
 		if len(buf) > before {
 			failures = 0 // progress: the next request resumes where this one stopped
 		} else {
 			failures++
 			if !sleepCtx(ctx, time.Duration(failures)*100*time.Millisecond) {
-				return nil, fmt.Errorf("fetch: blob %q: %w", ref.Name, ctx.Err())
+				return buf, fmt.Errorf("fetch: blob %q: %w", ref.Name, ctx.Err())
 			}
 		}
 		if len(buf) > 0 {
 			ev.Resumed++
 		}
 	}
-	return nil, fmt.Errorf("fetch: blob %q: giving up after %d attempts without progress: %w", ref.Name, attempts, lastErr)
+	return buf, fmt.Errorf("fetch: blob %q: giving up after %d attempts without progress: %w", ref.Name, attempts, lastErr)
 }
 
 // fatalFetchError is a failure retrying cannot fix (the server answered

@@ -12,9 +12,10 @@ import (
 )
 
 // DirCache is a BlobCache in a directory: one file per blob, named by its
-// sha256. Files are written to a temporary name and renamed, so a crash
-// never leaves a partial blob under a real name (and Fetcher re-verifies
-// whatever it reads anyway).
+// sha256, and sha256.partial for an unfinished download (PartialCache).
+// Files are written to a temporary name and renamed, so a crash never leaves
+// a torn file under a real name (and Fetcher re-verifies whatever it reads
+// anyway).
 type DirCache struct {
 	Dir string
 }
@@ -61,10 +62,16 @@ func (c *DirCache) Put(_ context.Context, sha string, data []byte) error {
 	if err != nil {
 		return err
 	}
+	return c.writeAtomic(p, data)
+}
+
+// writeAtomic writes data to a temporary file and renames it to p, so
+// readers see the old file or the whole new one.
+func (c *DirCache) writeAtomic(p string, data []byte) error {
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return fmt.Errorf("blob cache: %w", err)
 	}
-	tmp, err := os.CreateTemp(c.Dir, sha+".*.partial")
+	tmp, err := os.CreateTemp(c.Dir, filepath.Base(p)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("blob cache: %w", err)
 	}
@@ -79,6 +86,43 @@ func (c *DirCache) Put(_ context.Context, sha string, data []byte) error {
 	if werr != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("blob cache: %w", werr)
+	}
+	return nil
+}
+
+// GetPartial returns the saved beginning of an unfinished download.
+func (c *DirCache) GetPartial(_ context.Context, sha string) ([]byte, error) {
+	p, err := c.path(sha)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(p + ".partial")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("blob cache: %w", err)
+	}
+	return b, nil
+}
+
+// PutPartial saves the beginning of an unfinished download.
+func (c *DirCache) PutPartial(_ context.Context, sha string, data []byte) error {
+	p, err := c.path(sha)
+	if err != nil {
+		return err
+	}
+	return c.writeAtomic(p+".partial", data)
+}
+
+// DeletePartial drops a saved partial download (absent is not an error).
+func (c *DirCache) DeletePartial(_ context.Context, sha string) error {
+	p, err := c.path(sha)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p + ".partial"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("blob cache: %w", err)
 	}
 	return nil
 }

@@ -32,6 +32,7 @@ type blobServer struct {
 	tamper    bool     // flip a byte of every blob served
 	lieLength bool     // announce a longer Content-Length than the blob
 	noRange   bool     // ignore Range (always 200 with everything)
+	down      bool     // answer 503 to blob requests
 	ranges    []string // Range headers received
 }
 
@@ -76,9 +77,13 @@ func (s *blobServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.ranges = append(s.ranges, r.Header.Get("Range"))
-	cut, tamper, lie, noRange := s.cutAfter, s.tamper, s.lieLength, s.noRange
+	cut, tamper, lie, noRange, down := s.cutAfter, s.tamper, s.lieLength, s.noRange, s.down
 	s.cutAfter = 0
 	s.mu.Unlock()
+	if down {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
 	if tamper {
 		data = bytes.Clone(data)
 		data[len(data)/2] ^= 0x40
@@ -305,4 +310,74 @@ func TestFetchRefusesServerLies(t *testing.T) {
 	if _, err := f.Blob(cctx, srv.digest, ref); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled fetch: %v", err)
 	}
+}
+
+// A download that fails part-way keeps what arrived in the cache, and a
+// later call (a new process, say) resumes from there with Range; a saved
+// part that turns out wrong is dropped and the blob fetched from scratch.
+func TestFetchResumesSavedPartial(t *testing.T) {
+	_, man, blobs := splitFile(t, "austen-22m/gguf/austen-22m-Q4_K_M.gguf")
+	srv, hs := newBlobServer(t, man, blobs)
+	ref, _ := man.Blob(LayerBlob(3))
+	cache := &DirCache{Dir: t.TempDir()}
+	ctx := context.Background()
+
+	// The first request is cut half-way; the retry finds the server down.
+	cut := ref.Size / 2
+	srv.cutAfter = cut
+	fail := &Fetcher{BaseURL: hs.URL, Cache: cache, Attempts: 1, Client: &http.Client{Transport: &downAfter{srv: srv}}}
+	if _, err := fail.Blob(ctx, srv.digest, ref); err == nil {
+		t.Fatal("download with the server down succeeded")
+	}
+	part, err := cache.GetPartial(ctx, ref.SHA256)
+	if err != nil || int64(len(part)) != cut {
+		t.Fatalf("saved partial: %d bytes (%v), want %d", len(part), err, cut)
+	}
+
+	srv.mu.Lock()
+	srv.down, srv.ranges = false, nil
+	srv.mu.Unlock()
+	srv.served.Store(0)
+	// A new fetcher (as in a restarted process) resumes from the saved part.
+	var last FetchProgress
+	f := &Fetcher{BaseURL: hs.URL, Cache: cache, Progress: func(ev FetchProgress) { last = ev }}
+	got, err := f.Blob(ctx, srv.digest, ref)
+	if err != nil || !bytes.Equal(got, blobs[ref.Name]) {
+		t.Fatalf("resumed fetch: %v", err)
+	}
+	if want := "bytes=" + itoa(int(cut)) + "-"; len(srv.ranges) != 1 || srv.ranges[0] != want {
+		t.Fatalf("ranges %q, want [%q]", srv.ranges, want)
+	}
+	if n := srv.served.Load(); n != ref.Size-cut || last.Resumed != 1 {
+		t.Fatalf("served %d bytes (want %d), resumed %d", n, ref.Size-cut, last.Resumed)
+	}
+	if p, _ := cache.GetPartial(ctx, ref.SHA256); p != nil {
+		t.Fatal("partial kept after the blob completed")
+	}
+
+	// A wrong saved part: the blob still arrives, fetched again whole.
+	ref2, _ := man.Blob(LayerBlob(4))
+	if err := cache.PutPartial(ctx, ref2.SHA256, bytes.Repeat([]byte{7}, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.Blob(ctx, srv.digest, ref2); err != nil || !bytes.Equal(got, blobs[ref2.Name]) {
+		t.Fatalf("fetch over a bad partial: %v", err)
+	}
+}
+
+// downAfter passes the first request through and makes the server answer
+// 503 to the rest.
+type downAfter struct {
+	srv  *blobServer
+	seen int
+}
+
+func (d *downAfter) RoundTrip(r *http.Request) (*http.Response, error) {
+	d.seen++
+	if d.seen > 1 {
+		d.srv.mu.Lock()
+		d.srv.down = true
+		d.srv.mu.Unlock()
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }
