@@ -41,9 +41,12 @@ type countingWriter struct {
 	n *atomic.Int64
 }
 
+// Write counts before writing, so a client that has the bytes always sees
+// them counted; what the connection refused is taken back.
 func (w countingWriter) Write(p []byte) (int, error) {
+	w.n.Add(int64(len(p)))
 	n, err := w.ResponseWriter.Write(p)
-	w.n.Add(int64(n))
+	w.n.Add(int64(n - len(p)))
 	return n, err
 }
 

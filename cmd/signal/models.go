@@ -203,8 +203,12 @@ type countingWriter struct {
 	n *atomic.Int64
 }
 
+// Write counts before writing, so a client that has received the bytes
+// (a test reading the stats next) always finds them counted; what the
+// connection did not take is subtracted again.
 func (c countingWriter) Write(p []byte) (int, error) {
+	c.n.Add(int64(len(p)))
 	n, err := c.ResponseWriter.Write(p)
-	c.n.Add(int64(n))
+	c.n.Add(int64(n - len(p)))
 	return n, err
 }
