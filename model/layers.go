@@ -113,32 +113,61 @@ func (l *Layers) Forward(x kernels.Buffer, seq []kernels.Seq, kv kernels.KVCache
 	if err := l.s.ensure(l.dev, l.cfg, rows); err != nil {
 		return err
 	}
-	c, d, s := l.cfg, l.dev, &l.s
 	for i, b := range l.blocks {
-		steps := []func() error{
-			func() error { return d.RMSNorm(s.norm, x, b.attnNorm, rows, c.NormEps) },
-			func() error { return d.MatMul(s.q, b.q, s.norm, rows) },
-			func() error { return d.MatMul(s.k, b.k, s.norm, rows) },
-			func() error { return d.MatMul(s.v, b.v, s.norm, rows) },
-			func() error { return d.RoPE(s.q, c.Heads, c.HeadDim, seq, c.RopeTheta) },
-			func() error { return d.RoPE(s.k, c.KVHeads, c.HeadDim, seq, c.RopeTheta) },
-			func() error { return d.Attention(s.att, s.q, s.k, s.v, kv, i, c.Heads, seq) },
-			func() error { return d.MatMul(s.proj, b.o, s.att, rows) },
-			func() error { return d.Add(x, x, s.proj, rows*c.Dim) },
-			func() error { return d.RMSNorm(s.norm, x, b.ffnNorm, rows, c.NormEps) },
-			func() error { return d.MatMul(s.gate, b.gate, s.norm, rows) },
-			func() error { return d.MatMul(s.up, b.up, s.norm, rows) },
-			func() error { return d.SiLUMul(s.gate, s.gate, s.up, rows*c.FFN) },
-			func() error { return d.MatMul(s.proj, b.down, s.gate, rows) },
-			func() error { return d.Add(x, x, s.proj, rows*c.Dim) },
-		}
-		for _, step := range steps {
-			if err := step(); err != nil {
-				return fmt.Errorf("model: layer %d: %w", l.part.First+i, err)
-			}
+		if err := l.block(i, b, x, seq, kv); err != nil {
+			return fmt.Errorf("model: layer %d: %w", l.part.First+i, err)
 		}
 	}
 	return nil
+}
+
+// block runs layer i of the part over x in place. It is straight-line code
+// (no per-step closures) because it runs for every layer of every token.
+func (l *Layers) block(i int, b *block, x kernels.Buffer, seq []kernels.Seq, kv kernels.KVCache) error {
+	c, d, s, rows := l.cfg, l.dev, &l.s, len(seq)
+	if err := d.RMSNorm(s.norm, x, b.attnNorm, rows, c.NormEps); err != nil {
+		return err
+	}
+	if err := d.MatMul(s.q, b.q, s.norm, rows); err != nil {
+		return err
+	}
+	if err := d.MatMul(s.k, b.k, s.norm, rows); err != nil {
+		return err
+	}
+	if err := d.MatMul(s.v, b.v, s.norm, rows); err != nil {
+		return err
+	}
+	if err := d.RoPE(s.q, c.Heads, c.HeadDim, seq, c.RopeTheta); err != nil {
+		return err
+	}
+	if err := d.RoPE(s.k, c.KVHeads, c.HeadDim, seq, c.RopeTheta); err != nil {
+		return err
+	}
+	if err := d.Attention(s.att, s.q, s.k, s.v, kv, i, c.Heads, seq); err != nil {
+		return err
+	}
+	if err := d.MatMul(s.proj, b.o, s.att, rows); err != nil {
+		return err
+	}
+	if err := d.Add(x, x, s.proj, rows*c.Dim); err != nil {
+		return err
+	}
+	if err := d.RMSNorm(s.norm, x, b.ffnNorm, rows, c.NormEps); err != nil {
+		return err
+	}
+	if err := d.MatMul(s.gate, b.gate, s.norm, rows); err != nil {
+		return err
+	}
+	if err := d.MatMul(s.up, b.up, s.norm, rows); err != nil {
+		return err
+	}
+	if err := d.SiLUMul(s.gate, s.gate, s.up, rows*c.FFN); err != nil {
+		return err
+	}
+	if err := d.MatMul(s.proj, b.down, s.gate, rows); err != nil {
+		return err
+	}
+	return d.Add(x, x, s.proj, rows*c.Dim)
 }
 
 // Logits applies the final norm and the output head to the rows of x named

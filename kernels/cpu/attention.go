@@ -100,8 +100,16 @@ func (d *Device) Attention(dst, q, k, v kernels.Buffer, cache kernels.KVCache, l
 	}
 	group := heads / cf.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	d.parallel(rows*heads, 1, func(lo, hi int) {
-		kr := make([]float32, hd)
+	// A job is one (row, head): about 2·HeadDim·positions multiply-adds.
+	longest := 1
+	for _, s := range seq {
+		longest = max(longest, int(s.Pos)+1)
+	}
+	d.parallel(rows*heads, max(1, minChunkWeights/(2*hd*longest)), func(lo, hi int) {
+		var kr []float32
+		if cf.Type != quant.F32 {
+			kr = make([]float32, hd)
+		}
 		var scores []float32
 		for job := lo; job < hi; job++ {
 			r, h := job/heads, job%heads
@@ -130,11 +138,14 @@ func (d *Device) Attention(dst, q, k, v kernels.Buffer, cache kernels.KVCache, l
 			inv := float32(1 / sum)
 			for p := 0; p < n; p++ {
 				o := c.off(layer, int(s.Slot), p, kvh)
-				_ = quant.Dequantize(cf.Type, c.v[o:o+c.rowBytes], kr)
-				w := scores[p] * inv
-				for i, x := range kr {
-					or[i] += w * x
+				vr := kr
+				if cf.Type == quant.F32 {
+					vr = f32View(c.v[o : o+c.rowBytes])
+				} else {
+					// Sizes were fixed by NewKVCache, so the unchecked form is safe.
+					quant.DequantizeRow(cf.Type, c.v[o:o+c.rowBytes], kr)
 				}
+				quant.AxpyF32(or, scores[p]*inv, vr)
 			}
 		}
 	})
@@ -154,11 +165,7 @@ func (d *Device) RoPE(x kernels.Buffer, heads, headDim int, seq []kernels.Seq, t
 		return err
 	}
 	half := headDim / 2
-	invFreq := make([]float64, half)
-	for i := range invFreq {
-		// As Hugging Face computes it: 1 / theta^(2i/d) in float32.
-		invFreq[i] = float64(float32(1 / math.Pow(float64(theta), float64(2*i)/float64(headDim))))
-	}
+	invFreq := d.ropeFreqs(headDim, theta)
 	for r, s := range seq {
 		if s.Pos < 0 {
 			return fmt.Errorf("cpu: RoPE: negative position %d", s.Pos)
@@ -175,4 +182,22 @@ func (d *Device) RoPE(x kernels.Buffer, heads, headDim int, seq []kernels.Seq, t
 		}
 	}
 	return nil
+}
+
+// ropeFreqs returns 1/theta^(2i/headDim) for i < headDim/2, rounded to
+// float32 as Hugging Face computes them. Every layer asks for the same
+// table twice per step, so the last one is kept.
+func (d *Device) ropeFreqs(headDim int, theta float32) []float64 {
+	d.rope.mu.Lock()
+	defer d.rope.mu.Unlock()
+	r := &d.rope
+	if r.headDim == headDim && r.theta == theta {
+		return r.invFreq
+	}
+	inv := make([]float64, headDim/2)
+	for i := range inv {
+		inv[i] = float64(float32(1 / math.Pow(float64(theta), float64(2*i)/float64(headDim))))
+	}
+	r.headDim, r.theta, r.invFreq = headDim, theta, inv
+	return inv
 }

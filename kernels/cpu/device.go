@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 
 	"github.com/tabshard/tabshard/kernels"
 )
@@ -15,6 +16,16 @@ import (
 type Device struct {
 	threads int
 	closed  bool
+	rope    ropeCache
+}
+
+// ropeCache keeps the last RoPE frequency table (never modified once
+// built, so callers may read it after the lock is released).
+type ropeCache struct {
+	mu      sync.Mutex
+	headDim int
+	theta   float32
+	invFreq []float64
 }
 
 var _ kernels.Device = (*Device)(nil)

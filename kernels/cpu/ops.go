@@ -78,10 +78,8 @@ func (d *Device) MatMul(dst kernels.Buffer, w kernels.Matrix, x kernels.Buffer, 
 	if rows == 1 {
 		// Decode: one pass over the weights, no scratch.
 		in = in[:m.cols]
-		d.parallel(m.rows, 16, func(lo, hi int) {
-			for o := lo; o < hi; o++ {
-				out[o] = quant.DotRow(m.t, m.row(o), in)
-			}
+		d.parallel(m.rows, minChunkRows(m.cols), func(lo, hi int) {
+			quant.DotRows(m.t, m.data[lo*m.rowBytes:hi*m.rowBytes], in, out[lo:hi])
 		})
 		return nil
 	}
