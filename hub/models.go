@@ -1,6 +1,6 @@
 //go:build !js
 
-package main
+package hub
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tabshard/tabshard/loader"
+	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/models"
 )
 
@@ -35,6 +36,8 @@ type modelStore struct {
 	blobs    map[string]loader.BlobRef // by sha256
 	cors     *corsPolicy
 	started  time.Time
+	cfg      model.Config     // for the planner
+	tok      *model.Tokenizer // for the API
 
 	bytesServed      atomic.Int64 // blob body bytes written (the acceptance counter)
 	blobRequests     atomic.Int64
@@ -84,11 +87,19 @@ func prepareModel(path string, allowedOrigins []string) (*modelStore, error) {
 		return nil, fmt.Errorf("model: %w", err)
 	}
 	defer m.Close()
+	cfg, err := model.ConfigFromMeta(&m.Meta, m.Tensors)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", name, err)
+	}
+	tok, err := modelTokenizer(m, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", name, err)
+	}
 	dir, err := os.MkdirTemp("", "tabshard-blobs-")
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
-	s := &modelStore{name: name, dir: dir, blobs: make(map[string]loader.BlobRef), cors: cors, started: time.Now()}
+	s := &modelStore{name: name, dir: dir, blobs: make(map[string]loader.BlobRef), cors: cors, started: time.Now(), cfg: cfg, tok: tok}
 	s.man, err = loader.BuildBlobs(m, name, func(ref loader.BlobRef, data []byte) error {
 		s.blobs[ref.SHA256] = ref
 		return os.WriteFile(filepath.Join(dir, ref.SHA256), data, 0o600)
@@ -121,6 +132,29 @@ func modelName(path string) string {
 	}
 	return base
 }
+
+// modelTokenizer is the model's own tokenizer, or the embedded LLaMA-2
+// vocabulary for checkpoints without one (when the sizes agree).
+func modelTokenizer(m *loader.Model, cfg model.Config) (*model.Tokenizer, error) {
+	meta := &m.Meta
+	if !meta.Has("tokenizer.ggml.tokens") {
+		v, err := loader.OpenGGUF(bytes.NewReader(models.LlamaVocab), int64(len(models.LlamaVocab)))
+		if err != nil {
+			return nil, err
+		}
+		meta = &v.Meta
+	}
+	tok, err := model.TokenizerFromGGUF(*meta)
+	if err != nil {
+		return nil, err
+	}
+	if tok.VocabSize() != cfg.Vocab {
+		return nil, fmt.Errorf("the model has no tokenizer and its vocabulary (%d) is not LLaMA-2's", cfg.Vocab)
+	}
+	return tok, nil
+}
+
+func (s *modelStore) manifestPath() string { return loader.ManifestPath(s.digest) }
 
 // Close removes the blob directory.
 func (s *modelStore) Close() error { return os.RemoveAll(s.dir) }

@@ -1,6 +1,6 @@
 //go:build !js
 
-package main
+package hub
 
 import (
 	"bytes"
@@ -262,13 +262,5 @@ func TestServeModelFromPath(t *testing.T) {
 	t.Logf("file model %q digest %s, embedded %q digest %s", ms.name, ms.digest, def.name, def.digest)
 	if _, err := prepareModel(t.TempDir()+"/missing.gguf", nil); err == nil {
 		t.Fatal("missing model accepted")
-	}
-}
-
-// The flag reaches the config.
-func TestModelFlag(t *testing.T) {
-	c, err := parseFlags([]string{"-swarm", "alpha=alpha-token-0123456789", "-model", "/x.gguf"}, io.Discard)
-	if err != nil || c.Model != "/x.gguf" {
-		t.Fatalf("%+v %v", c, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tabshard/tabshard/hub"
 	"github.com/tabshard/tabshard/models"
 	"github.com/tabshard/tabshard/swarm"
 )
@@ -31,6 +33,12 @@ type config struct {
 	// Model is the model file or directory to serve; "" serves the
 	// embedded default model.
 	Model string
+	Plan  hub.PlanSettings
+	Web   fs.FS
+	// PublicURL is where nodes and the API gateway reach this server
+	// (default: the listen address).
+	PublicURL string
+	NoAPI     bool
 }
 
 // listFlag collects a repeatable flag.
@@ -58,6 +66,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.Swarm.HeartbeatInterval, "heartbeat", 5*time.Second, "heartbeat interval asked of peers")
 	fs.DurationVar(&c.Swarm.HeartbeatTimeout, "heartbeat-timeout", 15*time.Second, "silence after which a peer is declared lost")
 	fs.IntVar(&c.Swarm.MaxPeersPerSwarm, "max-peers", 256, "peers per swarm")
+	fs.IntVar(&c.Plan.MinNodes, "min-nodes", 1, "nodes to wait for before the first plan")
+	fs.BoolVar(&c.Plan.Spread, "spread", false, "give every node a stage (layers split evenly) instead of balancing by measured speed")
+	fs.IntVar(&c.Plan.Context, "ctx", 1024, "KV positions reserved per session when planning; also the API's context")
+	fs.IntVar(&c.Plan.Sessions, "sessions", 8, "sessions reserved for when planning")
+	fs.StringVar(&c.PublicURL, "public-url", "", "URL where this server is reached, e.g. https://swarm.example.org (default: from -listen)")
+	fs.BoolVar(&c.NoAPI, "no-api", false, "do not run the OpenAI-compatible API")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -113,31 +127,15 @@ func readSwarmsFile(path string) ([]swarm.SwarmConfig, error) {
 	return out, nil
 }
 
-// newMux is the server's routing table. The signaling endpoints come from
-// package swarm, the model manifest and blobs from ms; the web app and the
-// OpenAI-compatible API are mounted here as they arrive.
-func newMux(srv *swarm.Server, ms *modelStore) *http.ServeMux {
-	mux := http.NewServeMux()
-	srv.Register(mux)
-	ms.register(mux)
-	return mux
-}
-
 func run(ctx context.Context, c config, log *slog.Logger) error {
-	c.Swarm.Logger = log
-	srv, err := swarm.NewServer(c.Swarm)
+	h, err := hub.New(hub.Config{Swarm: c.Swarm, ModelPath: c.Model, Plan: c.Plan, Web: c.Web, Logger: log})
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
-	ms, err := prepareModel(c.Model, c.Swarm.AllowedOrigins)
-	if err != nil {
-		return err
-	}
-	defer ms.Close()
-	log.Info("signal: model ready", "model", ms.name, "digest", ms.digest, "blobs", len(ms.man.Blobs), "bytes", ms.totalBytes())
+	defer h.Close()
+	log.Info("signal: model ready", "model", h.ModelID(), "digest", h.Digest())
 	hs := &http.Server{
-		Handler:           newMux(srv, ms),
+		Handler:           h.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -146,12 +144,16 @@ func run(ctx context.Context, c config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	scheme := "ws"
+	scheme := "http"
 	if c.TLSCert != "" {
-		scheme = "wss"
+		scheme = "https"
 	}
-	log.Info("signal: listening", "signal", scheme+"://"+ln.Addr().String()+swarm.SignalPath,
-		"status", ln.Addr().String()+swarm.StatusPath, "swarms", len(c.Swarm.Swarms), "allowed_origins", c.Swarm.AllowedOrigins)
+	base := scheme + "://" + ln.Addr().String()
+	if c.PublicURL != "" {
+		base = c.PublicURL
+	}
+	log.Info("signal: listening", "url", base, "signal", swarm.SignalPath, "status", swarm.StatusPath,
+		"swarms", len(c.Swarm.Swarms), "allowed_origins", c.Swarm.AllowedOrigins)
 	errc := make(chan error, 1)
 	go func() {
 		if c.TLSCert != "" {
@@ -160,13 +162,18 @@ func run(ctx context.Context, c config, log *slog.Logger) error {
 			errc <- hs.Serve(ln)
 		}
 	}()
+	if !c.NoAPI {
+		if err := h.StartGateway(ctx, base); err != nil {
+			log.Warn("signal: the API will answer 503", "err", err)
+		}
+	}
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
 	log.Info("signal: shutting down")
-	// Shutdown does not wait for hijacked (WebSocket) connections; srv.Close
+	// Shutdown does not wait for hijacked (WebSocket) connections; h.Close
 	// (deferred) ends those and waits for their goroutines.
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

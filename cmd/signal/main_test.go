@@ -89,3 +89,11 @@ func TestRunServesAndShutsDown(t *testing.T) {
 		t.Fatal("client still connected after shutdown")
 	}
 }
+
+// The flag reaches the config.
+func TestModelFlag(t *testing.T) {
+	c, err := parseFlags([]string{"-swarm", "alpha=alpha-token-0123456789", "-model", "/x.gguf"}, io.Discard)
+	if err != nil || c.Model != "/x.gguf" {
+		t.Fatalf("%+v %v", c, err)
+	}
+}

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/tabshard/tabshard/models"
+	"github.com/tabshard/tabshard/loader"
 	"github.com/tabshard/tabshard/node"
 	"github.com/tabshard/tabshard/quant"
 	"github.com/tabshard/tabshard/swarm"
@@ -31,13 +32,38 @@ func (s *swarmFlags) config() swarm.ClientConfig {
 	return swarm.ClientConfig{URL: s.url, Swarm: s.swarm, Token: s.token}
 }
 
+// newFetcher downloads blobs from the HTTP side of the signaling server.
+func newFetcher(signalURL, cacheDir string) (*loader.Fetcher, error) {
+	u, err := url.Parse(signalURL)
+	if err != nil {
+		return nil, fmt.Errorf("-signal: %w", err)
+	}
+	switch u.Scheme {
+	case "ws":
+		u.Scheme = "http"
+	case "wss":
+		u.Scheme = "https"
+	default:
+		return nil, fmt.Errorf("-signal %q: want a ws:// or wss:// URL", signalURL)
+	}
+	u.Path, u.RawQuery = "", ""
+	var cache loader.BlobCache
+	if cacheDir != "" {
+		cache = &loader.DirCache{Dir: cacheDir}
+	} else if cache, err = loader.DefaultCache(); err != nil {
+		return nil, err
+	}
+	return &loader.Fetcher{BaseURL: u.String(), Cache: cache}, nil
+}
+
 // runNode joins a swarm as a native node and serves whatever it is assigned.
 func runNode(args []string, _, stderr io.Writer) error {
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var sf swarmFlags
 	sf.register(fs)
-	modelPath := fs.String("model", "", "serve layers from this local model file (default: the embedded model)")
+	modelPath := fs.String("model", "", "serve layers from this local model file instead of fetching them from the server")
+	cacheDir := fs.String("cache", "", "directory for verified blobs (default: the user cache directory)")
 	threads := fs.Int("threads", 0, "CPU threads (0: all cores)")
 	slots := fs.Int("slots", 16, "sessions held at once")
 	ctxLen := fs.Int("ctx", 0, "positions per session (0: the model's, at most 2048)")
@@ -56,9 +82,13 @@ func runNode(args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer dev.Close()
-	src := node.FileSource{Path: *modelPath}
+	var src node.ModelSource = node.FileSource{Path: *modelPath}
 	if *modelPath == "" {
-		src.Bytes = models.Default
+		fetcher, err := newFetcher(sf.url, *cacheDir)
+		if err != nil {
+			return err
+		}
+		src = node.FetchSource{Fetcher: fetcher}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
