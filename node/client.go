@@ -143,8 +143,8 @@ func (c *Client) attach(ctx context.Context, a *swarm.Assign) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := c.tryAttach(ctx, a, first, digest)
-		if err == nil {
-			return
+		if err == nil || ctx.Err() != nil {
+			return // attached, or superseded by a newer plan
 		}
 		c.log.Warn("linking to the first stage failed; retrying", "peer", first, "epoch", a.Epoch, "err", err, "in", backoff)
 		select {

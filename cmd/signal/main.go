@@ -22,6 +22,7 @@ import (
 	"github.com/tabshard/tabshard/hub"
 	"github.com/tabshard/tabshard/models"
 	"github.com/tabshard/tabshard/swarm"
+	"github.com/tabshard/tabshard/web"
 )
 
 // config is everything the command line sets.
@@ -75,6 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	c.Web = web.Files()
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}

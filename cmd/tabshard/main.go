@@ -22,6 +22,7 @@ var commands = []command{
 	{"quantize", "write a GGUF in a precision policy's formats (profile, format or adaptive budget)", runQuantize},
 	{"analyze", "accuracy–memory table: bytes, perplexity, greedy agreement per precision", runAnalyze},
 	{"node", "join a swarm as a native node and serve layers", runNode},
+	{"demo", "serve a swarm here, start native nodes, stream a generation, print the tab URLs", runDemo},
 }
 
 func main() {
