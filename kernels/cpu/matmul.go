@@ -6,9 +6,9 @@ import (
 	"github.com/tabshard/tabshard/quant"
 )
 
-// Batched matmul (rows > 1): the weights are dequantized a panel of rows at
-// a time into f32 scratch, once per call, and quant.MatMulF32 multiplies
-// each panel with every activation row in register tiles. Dequantizing
+// Batched matmul (rows > 1): quant.MatMulQ dequantizes the weights a panel
+// of rows at a time into f32 scratch, once per call, and multiplies each
+// panel with every activation row in register tiles (quant.MatMulF32). Dequantizing
 // costs about as much as one single-row pass over the weights, and the
 // tiles reuse each loaded vector three or four times, so eight rows cost a
 // few single-row passes rather than eight.
@@ -40,15 +40,8 @@ func (d *Device) matMulBatch(m *matrix, in, out []float32, rows int) {
 		scratch := (*sp)[:pr*m.cols]
 		for p := lo; p < hi; p++ {
 			o0, o1 := p*pr, min((p+1)*pr, m.rows)
-			var w []float32
-			if m.t == quant.F32 {
-				w = f32View(m.data[o0*m.rowBytes : o1*m.rowBytes])
-			} else {
-				w = scratch[:(o1-o0)*m.cols]
-				quant.DequantizeRow(m.t, m.data[o0*m.rowBytes:o1*m.rowBytes], w)
-			}
 			// Sizes were validated at upload and by MatMul, so this cannot fail.
-			_ = quant.MatMulF32(w, x, m.cols, out[o0:], m.rows)
+			_ = quant.MatMulQ(m.t, m.data[o0*m.rowBytes:o1*m.rowBytes], x, m.cols, out[o0:], m.rows, scratch)
 		}
 		scratchPool.Put(sp)
 	})
