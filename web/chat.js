@@ -13,8 +13,14 @@ window.chatState = chat;
 const fields = ["temperature", "top_k", "top_p", "min_p", "repeat_penalty", "max_tokens", "seed"];
 const ints = new Set(["top_k", "max_tokens", "seed"]);
 
+// tokenPrompt matches a prompt typed as a JSON array of token ids, which is
+// sent as OpenAI's token-array prompt (for prompts that have no exact text
+// form, such as ones starting mid-word without BOS).
+const tokenPrompt = /^\[\s*\d+(\s*,\s*\d+)*\s*\]$/;
+
 function request() {
-  const body = {prompt: tabshard.el("prompt").value, stream: true};
+  const raw = tabshard.el("prompt").value;
+  const body = {prompt: tokenPrompt.test(raw.trim()) ? JSON.parse(raw.trim()) : raw, stream: true};
   if (chat.model) body.model = chat.model;
   for (const f of fields) {
     const v = tabshard.el(f).value.trim();
@@ -52,7 +58,7 @@ async function generate() {
   chat.controller = new AbortController();
   tabshard.el("go").disabled = true;
   tabshard.el("stop").disabled = false;
-  tabshard.set("outPrompt", body.prompt);
+  tabshard.set("outPrompt", typeof body.prompt === "string" ? body.prompt : "[tokens " + body.prompt.join(" ") + "] ");
   tabshard.set("outText", "");
   showStats();
   let resp;

@@ -51,7 +51,7 @@ function render(view) {
     const c = p.capabilities || {};
     const tr = document.createElement("tr");
     const dev = c.backend ? c.backend + (c.adapter && c.adapter.description ? " · " + c.adapter.description : "") +
-      (c.matvec_gbps ? ` · ${tabshard.num(c.matvec_gbps, 2)} GB/s` : "") : "–";
+      (c.matvec_gbps ? ` · matvec ${tabshard.num(c.matvec_gbps * 1000, 0)} MB/s` : "") : "–";
     const layers = p.stage >= 0 && p.layers ? `[${p.layers.start}, ${p.layers.end}) · stage ${p.stage + 1}` : "–";
     tr.append(cell(p.id), cell(p.role), cell(dev), cell(layers), cell((s.state || "–") + (p.ready ? " ✓" : "") + (s.message ? " · " + s.message : "")));
     const load = document.createElement("td");

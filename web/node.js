@@ -15,6 +15,7 @@ const state = {
   blobsDone: 0, blobsCached: 0,
   heap: 0, heapPeak: 0, heapPeakLoaded: 0, heapSys: 0,
   error: "", log: [],
+  times: {},               // milestone -> seconds since the page started
 };
 window.tabshardState = state;
 
@@ -106,8 +107,16 @@ function renderSoon() {
   requestAnimationFrame(() => { pending = false; render(); });
 }
 
+// mark records when a milestone was first reached (shown in the log too).
+function mark(name) {
+  if (state.times[name] !== undefined) return;
+  state.times[name] = +(performance.now() / 1000).toFixed(2);
+  logLine("INFO", `${name} at ${state.times[name]} s`);
+}
+
 function onEvent(json) {
   const ev = JSON.parse(json);
+  if (["detect", "device", "measure", "assign", "fetched"].includes(ev.kind)) mark(ev.kind);
   switch (ev.kind) {
     case "detect":
       state.detect = ev.detect; state.phase = "measuring";
@@ -158,10 +167,12 @@ function onLog(ev) {
   logLine(ev.level, ev.msg + (extra ? " " + extra : ""));
   switch (ev.msg) {
     case "joined":
+      mark("joined");
       state.phase = "joined"; state.swarm = a.swarm || state.swarm;
       tabshard.banner("banner", "info", `Joined swarm ${state.swarm} as ${state.peer}; waiting for an assignment.`);
       break;
     case "serving": {
+      mark("serving");
       state.phase = "serving";
       const m = /^\[(\d+),(\d+)\)$/.exec(a.layers || "");
       if (m) state.layers = [+m[1], +m[2]];
@@ -207,6 +218,7 @@ async function start() {
   }
   const go = new Go();
   const {instance} = await WebAssembly.instantiate(await wasm.arrayBuffer(), go.importObject);
+  mark("wasm started");
   state.phase = "detecting";
   tabshard.banner("banner", "info", "Detecting WebGPU…");
   go.run(instance).then(() => {

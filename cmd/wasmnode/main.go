@@ -23,6 +23,9 @@ import (
 // signalPath is swarm.SignalPath (declared in the native-only server file).
 const signalPath = "/api/signal"
 
+// fallbackShape is kernels/webgpu's matrix workgroup shape for CPU adapters.
+var fallbackShape = webgpu.MatShape{TPR: 4, RPW: 8, RPT: 1}
+
 // heapEvery spaces the heap reports to the page.
 const heapEvery = 500 * time.Millisecond
 
@@ -41,6 +44,11 @@ func run(ctx context.Context) error {
 	p, err := pageParams()
 	if err != nil {
 		return err
+	}
+	if origin := jsOrigin(); origin != p.Server {
+		if err := checkOrigin(ctx, p.Server, origin); err != nil {
+			return err
+		}
 	}
 	if p.Swarm == "" {
 		if p.Swarm, err = defaultSwarm(ctx, p.Server); err != nil {
@@ -107,7 +115,15 @@ func refusal(p params, err error) error {
 // openDevice picks WebGPU when the tab has an adapter, else the CPU device.
 func openDevice(det *detection) (kernels.Device, error) {
 	if det.Adapter {
-		d, err := webgpu.New(webgpu.Options{})
+		var opts webgpu.Options
+		if det.Fallback {
+			// A software adapter (SwiftShader) runs on the CPU: timing every
+			// candidate workgroup shape on it at start-up takes about a
+			// minute. Use the shape kernels/webgpu picks for CPU adapters
+			// (small workgroups, many rows each).
+			opts.MatShape = fallbackShape
+		}
+		d, err := webgpu.New(opts)
 		if err == nil {
 			emit(event{Kind: "device", Msg: d.Name(), Attrs: map[string]string{"backend": "webgpu"}})
 			return backendDevice{Device: d, backend: "webgpu"}, nil
@@ -145,6 +161,27 @@ func memoryBudget(det *detection) uint64 {
 		b = min(b, 1<<30)
 	}
 	return b
+}
+
+// checkOrigin asks a server on another origin for its model list, which it
+// answers (with CORS headers) only to origins it allows: a refused page
+// learns so at once, before spending time on device setup, and says why.
+func checkOrigin(ctx context.Context, server, origin string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/models", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return nil
+		}
+		err = fmt.Errorf("it answered %s", resp.Status)
+	}
+	return fmt.Errorf("the server at %s refused this page's origin %s (%v): pages from another origin may join only when the server allows it (-allow-origin %s)", server, origin, err, origin)
 }
 
 // siteConfig is the part of the server's /api/config the node needs.
