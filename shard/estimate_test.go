@@ -84,3 +84,23 @@ func TestEstimateRefusesBadQueries(t *testing.T) {
 		}
 	}
 }
+
+// TestHugeKVRefused: a context no budget could hold is refused by the
+// device, not wrapped into a small allocation (the estimator's sizes come
+// from user budgets).
+func TestHugeKVRefused(t *testing.T) {
+	dev, err := cpu.New(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	for _, cfg := range []kernels.KVConfig{
+		{Layers: 1 << 20, Slots: 1 << 20, Context: 1 << 20, KVHeads: 1 << 10, HeadDim: 64, Type: quant.F32},
+		{Layers: 8, Slots: 1 << 30, Context: 1 << 30, KVHeads: 2, HeadDim: 64, Type: quant.Q4_0},
+	} {
+		if kv, err := dev.NewKVCache(cfg); err == nil {
+			t.Errorf("%+v: allocated %d bytes", cfg, kv.Bytes())
+			kv.Release()
+		}
+	}
+}

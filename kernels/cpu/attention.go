@@ -37,9 +37,15 @@ func (d *Device) NewKVCache(cfg kernels.KVConfig) (kernels.KVCache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cpu: KV cache: %w", err)
 	}
-	n := int64(cfg.Layers) * int64(cfg.Slots) * int64(cfg.Context) * int64(cfg.KVHeads) * int64(rb)
-	if n > 1<<40 {
-		return nil, fmt.Errorf("cpu: KV cache of %d bytes is too large", 2*n)
+	// Multiply step by step against the limit: the plain product of five
+	// sizes can wrap int64 and pass the check with a small (wrong) size.
+	const limit = 1 << 40
+	n := int64(rb)
+	for _, f := range []int{cfg.Layers, cfg.Slots, cfg.Context, cfg.KVHeads} {
+		if n > limit/int64(f) {
+			return nil, fmt.Errorf("cpu: KV cache config %+v needs more than %d bytes", cfg, 2*int64(limit))
+		}
+		n *= int64(f)
 	}
 	return &kvCache{cfg: cfg, rowBytes: rb, k: make([]byte, n), v: make([]byte, n)}, nil
 }
