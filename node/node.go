@@ -329,7 +329,7 @@ func (n *Node) assign(ctx, setup context.Context, a *swarm.Assign) error {
 			n.serving = nil
 			n.mu.Unlock()
 			cancel()
-			_ = srv.Run(sctx) // returns at once, closing what was attached
+			srv.Close() // closes what was attached
 			close(s.done)
 			return fmt.Errorf("node: linking to next stage %s: %w", a.Next(), err)
 		}

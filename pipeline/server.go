@@ -156,6 +156,15 @@ func (s *Server) addConn(c Conn, client bool) {
 // every connection it was given before returning.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.shutdown()
+	if !s.last && s.down == nil {
+		return errors.New("pipeline: a stage that is not last has no downstream connection")
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
 	ping := time.NewTicker(pingEvery)
 	defer ping.Stop()
 	for {

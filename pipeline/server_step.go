@@ -121,6 +121,10 @@ func stopped(history []int32, stops [][]uint32) bool {
 // shutdown stops the readers and closes every connection.
 func (s *Server) shutdown() {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
 	s.closed = true
 	conns := make([]Conn, 0, len(s.conns))
 	for c := range s.conns {
@@ -133,6 +137,10 @@ func (s *Server) shutdown() {
 	}
 	s.readers.Wait()
 }
+
+// Close stops a server that will not run (or has run): it closes every
+// connection given to it and waits for their readers.
+func (s *Server) Close() { s.shutdown() }
 
 // Stats returns a copy of the stage's counters; safe while Run runs.
 func (s *Server) Stats() Stats {
