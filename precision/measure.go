@@ -3,6 +3,8 @@ package precision
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/loader"
@@ -50,12 +52,13 @@ func NewReference(dev kernels.Device, src model.TensorSource, cfg model.Config, 
 	if err != nil {
 		return nil, err
 	}
-	r := &Reference{cfg: cfg, calib: calib, chunks: chunks, logp: make([]float32, len(chunks)*calib.Window*cfg.Vocab)}
-	pos := 0
-	err = runChunks(dev, src, cfg, calib.Window, chunks, func(logits []float32) error {
-		logSoftmax(r.logp[pos*cfg.Vocab:(pos+1)*cfg.Vocab], logits)
-		pos++
-		return nil
+	v := cfg.Vocab
+	r := &Reference{cfg: cfg, calib: calib, chunks: chunks, logp: make([]float32, len(chunks)*calib.Window*v)}
+	err = runChunks(dev, src, cfg, calib.Window, chunks, func(first int, logits []float32, n int) {
+		parallelRows(n, func(i int) {
+			pos := first + i
+			logSoftmax(r.logp[pos*v:(pos+1)*v], logits[i*v:(i+1)*v])
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -69,41 +72,67 @@ func (r *Reference) Positions() int { return len(r.chunks) * r.calib.Window }
 // KL is the mean over the calibration positions of KL(reference ‖ src), in
 // nats: how far src's next-token distribution moves from the reference's.
 func (r *Reference) KL(dev kernels.Device, src model.TensorSource) (float64, error) {
-	var sum float64
-	pos := 0
 	v := r.cfg.Vocab
-	q := make([]float32, v)
-	err := runChunks(dev, src, r.cfg, r.calib.Window, r.chunks, func(logits []float32) error {
-		logSoftmax(q, logits)
-		p := r.logp[pos*v : (pos+1)*v]
-		var kl float64
-		for i, lp := range p {
-			kl += math.Exp(float64(lp)) * float64(lp-q[i])
-		}
-		sum += kl
-		pos++
-		return nil
+	kls := make([]float64, r.Positions())
+	err := runChunks(dev, src, r.cfg, r.calib.Window, r.chunks, func(first int, logits []float32, n int) {
+		parallelRows(n, func(i int) {
+			pos := first + i
+			q := logits[i*v : (i+1)*v]
+			logSoftmax(q, q) // in place: the chunk buffer is not needed after this
+			var kl float64
+			for j, lp := range r.logp[pos*v : (pos+1)*v] {
+				kl += math.Exp(float64(lp)) * float64(lp-q[j])
+			}
+			kls[pos] = kl
+		})
 	})
 	if err != nil {
 		return 0, err
 	}
+	var sum float64
+	for _, kl := range kls {
+		sum += kl
+	}
 	// Rounding can take a near-zero KL a hair below zero.
-	return max(0, sum/float64(pos)), nil
+	return max(0, sum/float64(len(kls))), nil
 }
 
-// runChunks builds an engine for src and calls emit with the logits of
-// every position of every chunk, in order.
-func runChunks(dev kernels.Device, src model.TensorSource, cfg model.Config, window int, chunks [][]int32, emit func(logits []float32) error) error {
+// parallelRows calls f(0..n-1) on all cores; it returns when every call
+// has (the goroutines it starts end with it).
+func parallelRows(n int, f func(i int)) {
+	workers := max(1, min(runtime.GOMAXPROCS(0), n))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// runChunks builds an engine for src and, for each chunk, gathers the
+// logits of all its positions and calls emit(first position, logits, n).
+func runChunks(dev kernels.Device, src model.TensorSource, cfg model.Config, window int, chunks [][]int32, emit func(first int, logits []float32, n int)) error {
 	e, err := model.NewEngine(dev, src, cfg, model.EngineOptions{Context: window, Batch: window})
 	if err != nil {
 		return err
 	}
 	defer e.Close()
 	all := func(int) bool { return true }
-	for _, c := range chunks {
-		if err := e.Eval(c, 0, all, func(_ int, l []float32) error { return emit(l) }); err != nil {
+	buf := make([]float32, window*cfg.Vocab)
+	for ci, c := range chunks {
+		err := e.Eval(c, 0, all, func(i int, l []float32) error {
+			copy(buf[i*cfg.Vocab:(i+1)*cfg.Vocab], l)
+			return nil
+		})
+		if err != nil {
 			return err
 		}
+		emit(ci*window, buf, len(c))
 	}
 	return nil
 }
