@@ -104,57 +104,7 @@ func (d *Device) Attention(dst, q, k, v kernels.Buffer, cache kernels.KVCache, l
 			}
 		}
 	}
-	group := heads / cf.KVHeads
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	// A job is one (row, head): about 2·HeadDim·positions multiply-adds.
-	longest := 1
-	for _, s := range seq {
-		longest = max(longest, int(s.Pos)+1)
-	}
-	d.parallel(rows*heads, max(1, minChunkWeights/(2*hd*longest)), func(lo, hi int) {
-		var kr []float32
-		if cf.Type != quant.F32 {
-			kr = make([]float32, hd)
-		}
-		var scores []float32
-		for job := lo; job < hi; job++ {
-			r, h := job/heads, job%heads
-			s := seq[r]
-			kvh := h / group
-			n := int(s.Pos) + 1
-			if cap(scores) < n {
-				scores = make([]float32, n)
-			}
-			scores = scores[:n]
-			qr := qs[r*qd+h*hd : r*qd+(h+1)*hd]
-			maxScore := float32(math.Inf(-1))
-			for p := 0; p < n; p++ {
-				o := c.off(layer, int(s.Slot), p, kvh)
-				scores[p] = quant.DotRow(cf.Type, c.k[o:o+c.rowBytes], qr) * scale
-				maxScore = max(maxScore, scores[p])
-			}
-			var sum float64
-			for p := range scores {
-				e := math.Exp(float64(scores[p] - maxScore))
-				scores[p] = float32(e)
-				sum += e
-			}
-			or := out[r*qd+h*hd : r*qd+(h+1)*hd]
-			clear(or)
-			inv := float32(1 / sum)
-			for p := 0; p < n; p++ {
-				o := c.off(layer, int(s.Slot), p, kvh)
-				vr := kr
-				if cf.Type == quant.F32 {
-					vr = f32View(c.v[o : o+c.rowBytes])
-				} else {
-					// Sizes were fixed by NewKVCache, so the unchecked form is safe.
-					quant.DequantizeRow(cf.Type, c.v[o:o+c.rowBytes], kr)
-				}
-				quant.AxpyF32(or, scores[p]*inv, vr)
-			}
-		}
-	})
+	d.attend(out, qs, c, layer, heads, seq)
 	return nil
 }
 
