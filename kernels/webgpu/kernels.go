@@ -38,21 +38,16 @@ func (k *kernel) destroy() {
 
 // MatShape is the workgroup shape of the matrix kernels: TPR threads share
 // one weight row (a power of two), RPW row groups per workgroup, RPT rows
-// per group in the matrix×vector kernel (the batched kernel uses RPT = 1).
+// per group.
 type MatShape struct{ TPR, RPW, RPT int }
 
 func (s MatShape) valid() bool {
 	return s.TPR >= 1 && s.TPR <= 256 && s.TPR&(s.TPR-1) == 0 && s.RPW >= 1 && s.TPR*s.RPW <= 256 &&
-		s.RPT >= 1 && s.RPT <= 16
+		s.RPT >= 1 && s.RPT <= 16 && s.TPR*s.RPW*s.RPT <= 512 // batched reduction: ≤ 16 KiB
 }
 
 // rowsPerGroup is how many weight rows one workgroup covers.
-func (s MatShape) rowsPerGroup(nb int) int {
-	if nb == 1 {
-		return s.RPW * s.RPT
-	}
-	return s.RPW
-}
+func (s MatShape) rowsPerGroup(nb int) int { return s.RPW * s.RPT }
 
 // opKernels are the pipelines New compiles.
 type opKernels struct {
@@ -164,6 +159,7 @@ func (d *Device) newKernel(name, src string, readOnly ...bool) (*kernel, error) 
 
 type matData struct {
 	TPR, RPW, RPT, NB, WG, Red, Acc int
+	Rows                            []int // 0..RPT-1, for unrolling
 	Common, Deq                     string
 }
 
@@ -186,10 +182,10 @@ func (d *Device) buildKernels() error {
 			return err
 		}
 		for _, nb := range []int{1, matBatch} {
-			md := matData{TPR: o.shape.TPR, RPW: o.shape.RPW, RPT: 1, NB: nb, Common: common, Deq: deq}
-			md.Acc = nb
-			if nb == 1 {
-				md.RPT, md.Acc = o.shape.RPT, o.shape.RPT
+			md := matData{TPR: o.shape.TPR, RPW: o.shape.RPW, RPT: o.shape.RPT, NB: nb, Common: common, Deq: deq}
+			md.Acc = md.RPT * nb
+			for j := 0; j < md.RPT; j++ {
+				md.Rows = append(md.Rows, j)
 			}
 			md.WG = md.TPR * md.RPW
 			md.Red = md.WG * md.Acc

@@ -27,7 +27,7 @@ var shapeCandidates = []MatShape{{TPR: 64, RPW: 1, RPT: 4}, {TPR: 32, RPW: 2, RP
 func (d *Device) chooseShape() (MatShape, error) {
 	if d.shape != (MatShape{}) {
 		if !d.shape.valid() {
-			return MatShape{}, fmt.Errorf("webgpu: matrix workgroup shape %+v: TPR must be a power of two, TPR·RPW ≤ 256, 1 ≤ RPT ≤ 16", d.shape)
+			return MatShape{}, fmt.Errorf("webgpu: matrix workgroup shape %+v: TPR must be a power of two, TPR·RPW ≤ 256, 1 ≤ RPT ≤ 16, TPR·RPW·RPT ≤ 512", d.shape)
 		}
 		return d.shape, nil
 	}

@@ -3,8 +3,8 @@
 // RPW row groups per workgroup, each of RPT consecutive rows. With NB = 1
 // (the decode matvec) a thread loads its 32 x values once per unit and
 // reuses them for its RPT rows (x loads, not weight bytes, limit 4-bit
-// formats otherwise). With NB > 1 (batches), RPT = 1 and each decoded unit
-// is reused for NB batch rows.
+// formats otherwise). With NB > 1 (batches) each decoded unit is also
+// reused for NB batch rows.
 // P: 0 rows in window, 1 units per row, 2 rs, 3 so, 4 batch, 5 Y row stride,
 //    6 row0 (window start in the output), 7 X row stride in vec4.
 @group(0) @binding(0) var<storage, read> P: array<u32>;
@@ -60,22 +60,25 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     }
   }
 {{else}}
-  // Batch rows past the end re-read the last one (never written).
-  let r = min(r0, max(rows, 1u) - 1u);
+  // Each thread decodes its unit of RPT rows once, then streams the NB
+  // batch rows' x through them: weights are reused NB times, x RPT times.
+  // Rows and batch rows past the end re-read the last one (never written).
+  let rlast = max(rows, 1u) - 1u;
   for (var u = lane; u < nu; u += TPR) {
-    var w: array<vec4<f32>, 8>;
-    deq32(r, u, rs, so, &w);
-    for (var b = 0u; b < NB; b++) {
+    // One named array per row (unrolled by the template) so that the
+    // decoded weights stay in registers instead of an indexed local array.
+{{range .Rows}}    var w{{.}}: array<vec4<f32>, 8>;
+    deq32(min(r0 + {{.}}u, rlast), u, rs, so, &w{{.}});
+{{end}}    for (var b = 0u; b < NB; b++) {
       let xo = min(b0 + b, batch - 1u) * xs + u * 8u;
-      var s = dot(w[0], X[xo]) + dot(w[1], X[xo + 1u]);
-      s += dot(w[2], X[xo + 2u]) + dot(w[3], X[xo + 3u]);
-      s += dot(w[4], X[xo + 4u]) + dot(w[5], X[xo + 5u]);
-      s += dot(w[6], X[xo + 6u]) + dot(w[7], X[xo + 7u]);
-      acc[b] += s;
-    }
+      var xv: array<vec4<f32>, 8>;
+      for (var i = 0u; i < 8u; i++) { xv[i] = X[xo + i]; }
+{{range .Rows}}      acc[{{.}}u * NB + b] += dot(w{{.}}[0], xv[0]) + dot(w{{.}}[1], xv[1]) + dot(w{{.}}[2], xv[2]) + dot(w{{.}}[3], xv[3])
+        + dot(w{{.}}[4], xv[4]) + dot(w{{.}}[5], xv[5]) + dot(w{{.}}[6], xv[6]) + dot(w{{.}}[7], xv[7]);
+{{end}}    }
   }
 {{end}}
-  // acc index a = j (NB = 1) or b (RPT = 1); reduce over the TPR lanes.
+  // acc index a = j·NB + b; reduce over the TPR lanes.
   for (var a = 0u; a < {{.Acc}}u; a++) {
     red[(a * RPW + rw) * TPR + lane] = acc[a];
   }
@@ -95,9 +98,9 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
       Y[b0 * ys + row0 + r0 + j] = red[(j * RPW + rw) * TPR];
     }
 {{else}}
-    if (nr > 0u) {
+    for (var j = 0u; j < nr; j++) {
       for (var b = 0u; b < nb; b++) {
-        Y[(b0 + b) * ys + row0 + r0] = red[(b * RPW + rw) * TPR];
+        Y[(b0 + b) * ys + row0 + r0 + j] = red[((j * NB + b) * RPW + rw) * TPR];
       }
     }
 {{end}}
