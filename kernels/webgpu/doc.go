@@ -1,20 +1,35 @@
 // Package webgpu implements kernels.Device on WebGPU through
-// github.com/gogpu/wgpu: natively on Vulkan (open_native.go) and in a browser
-// tab on navigator.gpu (open_js.go). Everything else is shared.
+// github.com/gogpu/wgpu: natively on Vulkan (open_native.go; a GPU, or
+// lavapipe on machines without one) and in a browser tab on navigator.gpu
+// (open_js.go). Everything else is shared by both builds.
 //
-// Execution model: every op records one or more compute dispatches into a
-// pending command encoder; nothing is submitted until Read, TopK, Write (which
-// must order after earlier work) or a full parameter arena forces a flush.
-// Read maps a staging buffer and is the only fence; every wait has a deadline
-// (Options.Timeout).
+// Use:
+//
+//	dev, err := webgpu.New(webgpu.Options{})   // errors.Is(err, ErrNoAdapter) without WebGPU
+//	defer dev.Close()
+//
+// Execution model: every op records compute dispatches into a pending command
+// encoder; work is submitted every Options.SubmitEvery commands (so the GPU
+// runs while the CPU records) and before Write, Read and TopK. Read (and
+// TopK, which reads) maps a staging buffer and is the only fence; every wait
+// has a deadline (Options.Timeout), after which the device refuses work.
+// Device loss and failed allocations return errors naming the cause.
 //
 // Per-dispatch parameters (sizes, row lists, positions) are packed into one
 // parameter arena per submit; bind groups (buffers plus parameter offset) are
 // cached, and decoding repeats the same sequence every token, so they hit.
 //
 // WGSL sources live in shaders/*.wgsl and are instantiated with text/template
-// (naga has no `override`); every pipeline is compiled by New (the ops) or
-// NewKVCache (attention, which depends on head width and cache type), never
-// lazily while decoding. Weight layouts on the device are documented in
-// shaders/formats.wgsl next to the code that decodes them.
+// (naga has no `override`; browsers' Tint is stricter than naga, so shaders
+// avoid constant infinities and reserved words). Every pipeline is compiled
+// by New (all ops, with the matrix workgroup shape timed once per adapter,
+// see tune.go) or NewKVCache (attention, per head width and cache format),
+// never lazily while decoding. Weight layouts on the device are documented in
+// shaders/formats.wgsl, KV-cache layouts in shaders/kvformats.wgsl. Tensors
+// over one storage binding (128 MiB) are split into windows of whole rows
+// (weights) or whole slots (KV caches).
+//
+// Measurements: BENCH.md. The conformance suite (kernels/conformance) runs
+// natively in TestConformance* and in headless Chromium in
+// TestBrowserConformance.
 package webgpu

@@ -117,7 +117,7 @@ func (d *Device) UploadMatrix(t quant.Type, rows, cols int, data []byte) (kernel
 	m := &Matrix{d: d, t: t, rows: rows, cols: cols, rs: rs, nu: cols / 32}
 	for r0 := 0; r0 < rows; r0 += winRows {
 		n := min(winRows, rows-r0)
-		packed, so := repack(t, cols, rb, n, rs, scales, data[r0*rb:(r0+n)*rb])
+		packed, so := repack(t, cols, n, rs, data[r0*rb:(r0+n)*rb])
 		// Shaders read windows as vec4<u32>: pad to whole 16-byte chunks.
 		for len(packed)%16 != 0 {
 			packed = append(packed, 0)
@@ -149,9 +149,9 @@ func (m *Matrix) releaseLocked() {
 	m.released = true
 }
 
-// repack converts n GGUF rows (rb bytes each) into the device layout and
+// repack converts n GGUF rows into the device layout and
 // returns it with the word offset of the scale array.
-func repack(t quant.Type, cols, rb, n, rs int, scales bool, src []byte) ([]byte, int) {
+func repack(t quant.Type, cols, n, rs int, src []byte) ([]byte, int) {
 	switch t {
 	case quant.F32, quant.F16, quant.Q4_K, quant.Q5_K, quant.Q2_K:
 		// Already u32-aligned: the GGUF bytes are the layout.
@@ -179,7 +179,5 @@ func repack(t quant.Type, cols, rb, n, rs int, scales bool, src []byte) ([]byte,
 		copy(out[g*qb:], blk[2:])
 		binary.LittleEndian.PutUint16(out[so*4+g*2:], binary.LittleEndian.Uint16(blk[:2]))
 	}
-	_ = scales
-	_ = rb
 	return out, so
 }
