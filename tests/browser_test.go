@@ -194,6 +194,97 @@ func checkNodes(t *testing.T, tabs []*tab) {
 	}
 }
 
+// formPipeline opens three node tabs on h (the third with WebGPU hidden, so
+// on the CPU fallback), screenshots the first while it loads (when shot is
+// not empty), and waits for the 3-stage pipeline.
+func formPipeline(t *testing.T, ctx context.Context, b *browser, h *testHub, q, shot string) []*tab {
+	t.Helper()
+	nodes := []*tab{
+		b.open("node-1", h.URL+q, false),
+		b.open("node-2", h.URL+q, false),
+		b.open("node-3 (no WebGPU)", h.URL+q, true),
+	}
+	if shot != "" {
+		nodes[0].waitFor("loading with progress", `(tabshardState.phase === "loading" && tabshardState.load.done > 0) || tabshardState.phase === "serving"`, "tabshardState.error", 2*time.Minute)
+		nodes[0].screenshot(shot)
+		if s := nodes[0].node(); s.Phase != "loading" {
+			t.Logf("node-1 was already %s when the loading screenshot was taken", s.Phase)
+		}
+	}
+	for _, n := range nodes {
+		n.waitServing(2 * time.Minute)
+	}
+	waitPipeline(t, ctx, h, 3, time.Minute)
+	for i, n := range nodes {
+		s := n.node()
+		wantBackend := "webgpu"
+		if i == 2 {
+			wantBackend = "cpu"
+		}
+		if s.Backend != wantBackend {
+			t.Fatalf("%s: backend %q (%s), want %q", n.name, s.Backend, s.Detect.Reason, wantBackend)
+		}
+	}
+	return nodes
+}
+
+// runCases drives the chat page through every case and compares the text.
+func runCases(t *testing.T, chat *tab, tcs []textCase) {
+	t.Helper()
+	for _, c := range tcs {
+		t0 := time.Now()
+		n := chat.startChat(c.prompt, len(c.ids))
+		r := chat.waitChat(n, 2*time.Minute)
+		t.Logf("%s: %d chunks in %v, finish %s", c.name, r.Chunks, time.Since(t0).Round(time.Millisecond), r.Finish)
+		if r.Error != "" {
+			t.Errorf("%s: the chat page shows an error for prompt %.60q: %s", c.name, c.prompt, r.Error)
+		} else if r.Text != c.want {
+			t.Errorf("%s: the chat page shows\n %q\nwant (ids %v)\n %q", c.name, r.Text, c.ids, c.want)
+		}
+	}
+}
+
+// diagnoseCrossOrigin logs how the tab's cross-origin fetch of the
+// manifest fares with and without the browser's HTTP cache: a response
+// cached for a same-origin page without "Vary: Origin" (and so without
+// CORS headers) fails a later cross-origin read of the same URL.
+func diagnoseCrossOrigin(t *testing.T, tb *tab, h *testHub) {
+	u, _ := json.Marshal(h.URL + "/models/" + h.Digest() + "/manifest.json")
+	js := fmt.Sprintf(`(async () => {
+		const try1 = async (opts) => { try { const r = await fetch(%s, opts); return r.status + " " + r.headers.get("access-control-allow-origin"); } catch (e) { return String(e); } };
+		return JSON.stringify({default_cache: await try1({}), no_store: await try1({cache: "no-store"})});
+	})()`, u)
+	out, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
+	t.Logf("%s: cross-origin manifest fetch: %s %v", tb.name, out, err)
+}
+
+// TestBrowserSwarmQ4KM: the same three tabs (two WebGPU, one CPU fallback)
+// serve austen-22m Q4_K_M, and the chat page reproduces the single-process
+// engine's greedy output for the four reference prompts.
+func TestBrowserSwarmQ4KM(t *testing.T) {
+	chrome := requireBrowserEnv(t)
+	path := testdata.Path(t, "austen-22m/gguf/austen-22m-Q4_K_M.gguf")
+	cases := referenceCases(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	files := wasmFiles(t)
+	h := startHub(t, ctx, files, path, 3)
+	want := map[string][]int32{}
+	for _, c := range cases {
+		want[c.Name] = engineGreedy(t, path, c.Input, 48)
+	}
+	tcs := textCases(t, h.Tokenizer(), cases, want)
+	b := startBrowser(t, chrome)
+	nodes := formPipeline(t, ctx, b, h, "/node.html?swarm="+browserSwarm+"&token="+browserToken, "")
+	t.Logf("3-stage pipeline ready after %v", time.Since(start).Round(time.Millisecond))
+	chat := b.open("chat", h.URL+"/chat.html", false)
+	chat.waitFor("the page's config", `window.chatState && chatState.model !== ""`, "", 30*time.Second)
+	runCases(t, chat, tcs)
+	checkNodes(t, nodes)
+	t.Logf("whole test %v", time.Since(start).Round(time.Millisecond))
+}
+
 // TestBrowserSwarmF16: three node tabs (two on WebGPU/SwiftShader, one with
 // WebGPU hidden, on the CPU fallback) form a pipeline for austen-22m F16;
 // the chat page reproduces greedy_48 for the four reference cases; the
@@ -220,48 +311,15 @@ func TestBrowserSwarmF16(t *testing.T) {
 	q := "/node.html?swarm=" + browserSwarm + "&token=" + browserToken
 
 	// 1, 2: three tabs, the third without WebGPU.
-	nodes := []*tab{
-		b.open("node-1", h.URL+q, false),
-		b.open("node-2", h.URL+q, false),
-		b.open("node-3 (no WebGPU)", h.URL+q, true),
-	}
-	nodes[0].waitFor("loading with progress", `(tabshardState.phase === "loading" && tabshardState.load.done > 0) || tabshardState.phase === "serving"`, "tabshardState.error", 2*time.Minute)
-	nodes[0].screenshot("node-loading.png")
-	if s := nodes[0].node(); s.Phase != "loading" {
-		t.Logf("node-1 was already %s when the loading screenshot was taken", s.Phase)
-	}
-	for _, n := range nodes {
-		n.waitServing(2 * time.Minute)
-	}
-	waitPipeline(t, ctx, h, 3, time.Minute)
+	nodes := formPipeline(t, ctx, b, h, q, "node-loading.png")
 	t.Logf("3-stage pipeline ready after %v", time.Since(start).Round(time.Millisecond))
-	for i, n := range nodes {
-		s := n.node()
-		wantBackend := "webgpu"
-		if i == 2 {
-			wantBackend = "cpu"
-		}
-		if s.Backend != wantBackend {
-			t.Fatalf("%s: backend %q (%s), want %q", n.name, s.Backend, s.Detect.Reason, wantBackend)
-		}
-	}
 
 	dash := b.open("dashboard", h.URL+"/dashboard.html?swarm="+browserSwarm, false)
 	dash.waitFor("three ready stages", `dashState.polls >= 3 && dashState.view && dashState.view.peers.filter(p => p.stage >= 0 && p.ready).length === 3`, "", 30*time.Second)
 
 	chat := b.open("chat", h.URL+"/chat.html", false)
 	chat.waitFor("the page's config", `window.chatState && chatState.model !== ""`, "", 30*time.Second)
-	for _, c := range tcs {
-		t0 := time.Now()
-		n := chat.startChat(c.prompt, 48)
-		r := chat.waitChat(n, 2*time.Minute)
-		t.Logf("%s: %d chunks in %v, finish %s", c.name, r.Chunks, time.Since(t0).Round(time.Millisecond), r.Finish)
-		if r.Error != "" {
-			t.Errorf("%s: the chat page shows an error for prompt %.60q: %s", c.name, c.prompt, r.Error)
-		} else if r.Text != c.want {
-			t.Errorf("%s: the chat page shows\n %q\nwant (greedy_48 %v)\n %q", c.name, r.Text, c.ids, c.want)
-		}
-	}
+	runCases(t, chat, tcs)
 	chat.screenshot("chat-after-generation.png")
 	dash.screenshot("dashboard-3-stages.png")
 
@@ -316,6 +374,11 @@ func TestBrowserSwarmF16(t *testing.T) {
 	// 4: a page from an allowed origin joins, loads its layers cross-origin
 	// (CORS) and serves in the re-planned pipeline.
 	other := b.open("node-4 (allowed origin)", allowed.URL+q+"&server="+h.URL, false)
+	t.Cleanup(func() {
+		if t.Failed() {
+			diagnoseCrossOrigin(t, other, h)
+		}
+	})
 	other.waitServing(2 * time.Minute)
 	waitPipeline(t, ctx, h, 3, time.Minute)
 	t.Logf("3-stage pipeline with the cross-origin tab; whole test %v", time.Since(start).Round(time.Millisecond))

@@ -71,7 +71,7 @@ function render() {
   }
   if (state.caps) {
     const c = state.caps;
-    rows.push(["Measured matvec", tabshard.num(c.matvec_gbps, 2) + " GB/s"],
+    rows.push(["Measured matvec (Q4_K)", tabshard.num(c.matvec_gbps * 1000, 1) + " MB/s"],
       ["Measured matmul", tabshard.num(c.matmul_gflops, 2) + " GFLOP/s"],
       ["Memory offered", tabshard.bytes(c.memory_budget_bytes)]);
   }
