@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/quant"
 )
 
@@ -195,5 +196,43 @@ func TestManySubmits(t *testing.T) {
 	}
 	if want := float32(((n-1)*7%rows)*1000 + 3); last[3] != want {
 		t.Fatalf("last embed: %v, want %v", last[3], want)
+	}
+}
+
+// TestKVCacheZeroed: positions never stored read as zeros (finite output),
+// not whatever the fresh GPU memory held.
+func TestKVCacheZeroed(t *testing.T) {
+	d := open(t, Options{})
+	for _, ty := range kvTypes {
+		c, err := d.NewKVCache(kernels.KVConfig{Layers: 1, Slots: 2, Context: 8, KVHeads: 1, HeadDim: 32, Type: ty})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, _ := d.NewBuffer(32)
+		kv, _ := d.NewBuffer(32)
+		o, _ := d.NewBuffer(32)
+		ones := make([]float32, 32)
+		for i := range ones {
+			ones[i] = 1
+		}
+		d.Write(q, ones)
+		d.Write(kv, ones)
+		if err := d.Attention(o, q, kv, kv, c, 0, 1, []kernels.Seq{{Slot: 1, Pos: 3}}); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]float32, 32)
+		if err := d.Read(o, got); err != nil {
+			t.Fatal(err)
+		}
+		// Scores: 0 for the three zero keys, √32 for the stored one.
+		e := math.Exp(math.Sqrt(32))
+		want := float32(e / (e + 3))
+		if math.Abs(float64(got[0]-want)) > 1e-3 {
+			t.Errorf("%s: attention over unwritten positions: %v, want %v", ty, got[0], want)
+		}
+		c.Release()
+		q.Release()
+		kv.Release()
+		o.Release()
 	}
 }

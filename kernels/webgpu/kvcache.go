@@ -157,8 +157,14 @@ func (d *Device) NewKVCache(cfg kernels.KVConfig) (kernels.KVCache, error) {
 		for s0 := 0; s0 < cfg.Slots; s0 += c.winSlots {
 			n := min(c.winSlots, cfg.Slots-s0)
 			for _, dst := range []*[][]window{&c.k, &c.v} {
-				buf, err := d.createBuffer(fmt.Sprintf("kv layer %d slots %d+%d", l, s0, n), uint64(n)*c.perSlot, wgpu.BufferUsageStorage)
+				buf, err := d.createBuffer(fmt.Sprintf("kv layer %d slots %d+%d", l, s0, n), uint64(n)*c.perSlot, wgpu.BufferUsageStorage|wgpu.BufferUsageCopyDst)
 				if err != nil {
+					c.releaseLocked()
+					return nil, err
+				}
+				// Zero it: positions never stored then read as 0, not NaN.
+				if err := d.rec.clear(buf, buf.Size()); err != nil {
+					d.releaseGPU(buf, d.track(buf))
 					c.releaseLocked()
 					return nil, err
 				}

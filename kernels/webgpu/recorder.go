@@ -176,6 +176,29 @@ func (r *recorder) copy(src *wgpu.Buffer, srcOff uint64, dst *wgpu.Buffer, dstOf
 	return nil
 }
 
+// clear records zeroing size bytes of buf (which needs CopyDst usage).
+func (r *recorder) clear(buf *wgpu.Buffer, size uint64) error {
+	if r.copyUse[buf] {
+		if err := r.flush(); err != nil {
+			return err
+		}
+	}
+	if err := r.endPass(); err != nil {
+		return err
+	}
+	enc, err := r.encoder()
+	if err != nil {
+		return err
+	}
+	if r.copyUse == nil {
+		r.copyUse = map[*wgpu.Buffer]bool{}
+	}
+	r.copyUse[buf] = false
+	enc.ClearBuffer(buf, 0, size)
+	r.count++
+	return nil
+}
+
 // flush submits everything recorded, parameters first.
 func (r *recorder) flush() error {
 	if r.enc == nil {
