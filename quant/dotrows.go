@@ -10,7 +10,7 @@ package quant
 // an unsupported t gives NaN. It never panics and does not allocate.
 //
 // On amd64 CPUs with AVX-512 the formats that dominate decode (F16, Q8_0,
-// Q4_K, Q6_K) use sixteen-lane kernels, whose sums may differ from
+// Q2_K, Q4_K, Q6_K) use sixteen-lane kernels, whose sums may differ from
 // DotRow's in the last bits; every call on one machine computes a row the
 // same way, and results stay within DotRow's rounding of the float64 dot.
 func DotRows(t Type, w []byte, x, dst []float32) {

@@ -14,6 +14,9 @@ func dotQ6KRowsAVX512(row *byte, x *float32, blocks int, dst *float32, rows, row
 func dotQ4KRowsAVX512(row *byte, x *float32, blocks int, dst *float32, rows, rowBytes int)
 
 //go:noescape
+func dotQ2KRowsAVX512(row *byte, x *float32, blocks int, dst *float32, rows, rowBytes int)
+
+//go:noescape
 func dotQ8_0RowsAVX512(row *byte, x *float32, blocks int, dst *float32, rows, rowBytes int)
 
 //go:noescape
@@ -33,6 +36,8 @@ func dotRows(t Type, w []byte, rb int, x, dst []float32) {
 		k, elems = dotQ6KRowsAVX512, 256
 	case Q4_K:
 		k, elems = dotQ4KRowsAVX512, 256
+	case Q2_K:
+		k, elems = dotQ2KRowsAVX512, 256
 	case Q8_0:
 		k, elems = dotQ8_0RowsAVX512, 32
 	case F16:

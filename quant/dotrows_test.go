@@ -82,7 +82,7 @@ func BenchmarkDotRows(b *testing.B) {
 	w := randomWeights(r, n*rows)
 	x := randomWeights(r, n)
 	dst := make([]float32, rows)
-	for _, ty := range []quant.Type{quant.F16, quant.Q8_0, quant.Q4_K, quant.Q6_K} {
+	for _, ty := range []quant.Type{quant.F16, quant.Q8_0, quant.Q2_K, quant.Q4_K, quant.Q6_K} {
 		rb := mustRowBytes(ty, n)
 		buf := make([]byte, rb*rows)
 		if err := quant.Quantize(ty, w, buf); err != nil {

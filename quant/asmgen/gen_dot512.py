@@ -1,6 +1,6 @@
 # Generates ../dot512_amd64.s (run: python3 quant/asmgen/gen_dot512.py):
 # AVX-512 DotRow kernels for the formats that dominate decode (Q6_K, Q4_K,
-# Q8_0, F16), used by DotRows on CPUs with AVX-512F/VL. Same method as
+# Q2_K, Q8_0, F16), used by DotRows on CPUs with AVX-512F/VL. Same method as
 # gen_dotq.py (widen quants to dwords, extract bit fields, convert, FMA with
 # x), sixteen lanes at a time, which is why each K-quant group of 16 or 32
 # weights maps onto one or two ZMM registers.
@@ -166,6 +166,45 @@ for j in range(4):
 e("\tADDQ $144, SI"); e("\tADDQ $1024, DI"); e("\tDECQ CX"); e("\tJNZ q4k512block")
 e("\tVADDPS Z12, Z0, Z0"); e("\tVADDPS Z13, Z1, Z1"); e("\tVSUBPS Z1, Z0, Z0")
 reduce_z0_store_next("q4k512row")
+e()
+
+# ---------------- Q2_K ----------------
+# Block: scales[16] @0 (low nibble scale, high nibble min), qs[64] @16,
+# d @80, dmin @82. Group g = 8n+2j+half holds (qs[32n+16half+l]>>2j)&3
+# for its sixteen weights; its weight is d·sc·q - dmin·m. Frame: d·sc at
+# 0(SP), dmin·m at 64(SP), sixteen each.
+header("dotQ2KRowsAVX512", 128)
+bcast_const(3, 14)
+bcast_const(0x0f, 13)
+row_start("q2k512row")
+for r in (0, 1, 2, 3): e(f"\tVPXORD Z{r}, Z{r}, Z{r}")
+e("q2k512block:")
+f16_bcast(80, 6)
+f16_bcast(82, 7)
+e("\tVPMOVZXBD 0(SI), Z4")
+e("\tVPANDD Z13, Z4, Z5")
+e("\tVPSRLD $4, Z4, Z4")
+e("\tVCVTDQ2PS Z5, Z5"); e("\tVCVTDQ2PS Z4, Z4")
+e("\tVMULPS Z6, Z5, Z5"); e("\tVMULPS Z7, Z4, Z4")
+e("\tVMOVUPS Z5, 0(SP)"); e("\tVMOVUPS Z4, 64(SP)")
+for n in range(2):
+    for half in range(2):
+        e(f"\tVPMOVZXBD {16+32*n+16*half}(SI), Z8")
+        for j in range(4):
+            if j == 0:
+                e("\tVPANDD Z14, Z8, Z9")
+            else:
+                e(f"\tVPSRLD ${2*j}, Z8, Z9")
+                e("\tVPANDD Z14, Z9, Z9")
+            e("\tVCVTDQ2PS Z9, Z9")
+            e(f"\tVMOVUPS {4*(128*n + 32*j + 16*half)}(DI), Z10")
+            e("\tVMULPS Z10, Z9, Z9")
+            g = 8*n + 2*j + half
+            e(f"\tVFMADD231PS.BCST {4*g}(SP), Z9, Z{j % 2}")
+            e(f"\tVFMADD231PS.BCST {64+4*g}(SP), Z10, Z{2 + j % 2}")
+e("\tADDQ $84, SI"); e("\tADDQ $1024, DI"); e("\tDECQ CX"); e("\tJNZ q2k512block")
+e("\tVADDPS Z1, Z0, Z0"); e("\tVADDPS Z3, Z2, Z2"); e("\tVSUBPS Z2, Z0, Z0")
+reduce_z0_store_next("q2k512row")
 e()
 
 # ---------------- Q8_0 ----------------
