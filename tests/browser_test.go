@@ -282,7 +282,19 @@ func TestBrowserSwarmQ4KM(t *testing.T) {
 	chat.waitFor("the page's config", `window.chatState && chatState.model !== ""`, "", 30*time.Second)
 	runCases(t, chat, tcs)
 	checkNodes(t, nodes)
-	t.Logf("whole test %v", time.Since(start).Round(time.Millisecond))
+
+	// The Stop button ends a streaming generation early.
+	n := chat.startChat(tcs[len(tcs)-1].prompt, 48)
+	chat.waitFor("a few tokens", "chatState.chunks >= 3", "chatState.error", time.Minute)
+	var clicked bool
+	if err := chat.eval(`(document.getElementById("stop").click(), true)`, &clicked); err != nil {
+		t.Fatal(err)
+	}
+	r := chat.waitChat(n, 10*time.Second)
+	if r.Error != "" || r.Chunks >= 48 || r.Finish != "stopped" {
+		t.Errorf("after Stop: %d chunks, finish %q, error %q: want fewer than 48, finish \"stopped\", no error", r.Chunks, r.Finish, r.Error)
+	}
+	t.Logf("Stop after %d tokens; whole test %v", r.Chunks, time.Since(start).Round(time.Millisecond))
 }
 
 // TestBrowserSwarmF16: three node tabs (two on WebGPU/SwiftShader, one with
