@@ -7,7 +7,8 @@ import "fmt"
 // dst[j·dstStride+i] = Σ_k W[i][k]·x[j·cols+k] for every weight row i and
 // activation row j < len(x)/cols. It dequantizes the rows into scratch
 // (which must hold rows·cols values; F32 rows are read in place) with
-// values bit-identical to DequantizeRow, then multiplies them with
+// values bit-identical to DequantizeRow (AVX-512 kernels for F16, Q8_0,
+// Q2_K, Q4_K and Q6_K where the CPU has them), then multiplies them with
 // MatMulF32, so each weight is decoded once however many activation rows
 // there are. A caller bounds rows·cols so scratch stays in cache and calls
 // it once per panel of rows. It returns an error, without writing dst, when

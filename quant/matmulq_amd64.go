@@ -13,6 +13,9 @@ func dequantF16AVX512(row *byte, dst *float32, blocks int)
 func dequantQ8_0AVX512(row *byte, dst *float32, blocks int)
 
 //go:noescape
+func dequantQ2KAVX512(row *byte, dst *float32, blocks int)
+
+//go:noescape
 func dequantQ4KAVX512(row *byte, dst *float32, blocks int)
 
 //go:noescape
@@ -32,6 +35,8 @@ func dequantRows(t Type, src []byte, dst []float32) {
 		k, elems, bytes = dequantF16AVX512, 16, 32
 	case Q8_0:
 		k, elems, bytes = dequantQ8_0AVX512, 32, 34
+	case Q2_K:
+		k, elems, bytes = dequantQ2KAVX512, 256, 84
 	case Q4_K:
 		k, elems, bytes = dequantQ4KAVX512, 256, 144
 	case Q6_K:

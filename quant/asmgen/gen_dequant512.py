@@ -1,8 +1,8 @@
 # Generates ../dequant512_amd64.s (run: python3 quant/asmgen/gen_dequant512.py):
-# AVX-512 DequantizeRow kernels for F16, Q8_0, Q4_K and Q6_K, used by the
+# AVX-512 DequantizeRow kernels for F16, Q8_0, Q2_K, Q4_K and Q6_K, used by the
 # batched matmul (MatMulQ) on CPUs with AVX-512F/VL. Each computes the same
 # float32 operations in the same order as the scalar *Generic functions
-# (a product, then for Q4_K a separate subtraction; never a fused
+# (a product, then for Q2_K and Q4_K a separate subtraction; never a fused
 # multiply-add), so the values are bit-identical to DequantizeRow.
 out = []
 def e(s=""): out.append(s)
@@ -84,6 +84,38 @@ for j in range(4):
         e(f"\tVMOVUPS Z5, {256*j+64*k}(DI)")
         e(f"\tVMOVUPS Z6, {256*j+64*k+128}(DI)")
 e("\tADDQ $144, SI"); e("\tADDQ $1024, DI"); e("\tDECQ CX"); e("\tJNZ q4kd512loop")
+footer()
+
+# Q2_K: group g = 8n+2j+half, dl = d·(sc&15), ml = dmin·(sc>>4),
+# y = dl·q - ml with q = (qs[32n+16half+l]>>2j)&3. Frame: dl at 0(SP),
+# ml at 64(SP).
+header("dequantQ2KAVX512", 128)
+e("\tMOVL $3, AX"); e("\tVMOVD AX, X14"); e("\tVPBROADCASTD X14, Z14")
+e("\tMOVL $0x0f, AX"); e("\tVMOVD AX, X13"); e("\tVPBROADCASTD X13, Z13")
+e("q2kd512loop:")
+f16_bcast(80, 6)
+f16_bcast(82, 7)
+e("\tVPMOVZXBD 0(SI), Z4")
+e("\tVPANDD Z13, Z4, Z5")
+e("\tVPSRLD $4, Z4, Z4")
+e("\tVCVTDQ2PS Z5, Z5"); e("\tVCVTDQ2PS Z4, Z4")
+e("\tVMULPS Z6, Z5, Z5"); e("\tVMULPS Z7, Z4, Z4")
+e("\tVMOVUPS Z5, 0(SP)"); e("\tVMOVUPS Z4, 64(SP)")
+for n in range(2):
+    for half in range(2):
+        e(f"\tVPMOVZXBD {16+32*n+16*half}(SI), Z8")
+        for j in range(4):
+            if j == 0:
+                e("\tVPANDD Z14, Z8, Z9")
+            else:
+                e(f"\tVPSRLD ${2*j}, Z8, Z9")
+                e("\tVPANDD Z14, Z9, Z9")
+            e("\tVCVTDQ2PS Z9, Z9")
+            g = 8*n + 2*j + half
+            e(f"\tVMULPS.BCST {4*g}(SP), Z9, Z9")
+            e(f"\tVSUBPS.BCST {64+4*g}(SP), Z9, Z9")
+            e(f"\tVMOVUPS Z9, {4*(128*n + 32*j + 16*half)}(DI)")
+e("\tADDQ $84, SI"); e("\tADDQ $1024, DI"); e("\tDECQ CX"); e("\tJNZ q2kd512loop")
 footer()
 
 # Q6_K: y = (d·sc)·q, the 6-bit q assembled in the byte domain as in
