@@ -294,7 +294,19 @@ func TestBrowserSwarmQ4KM(t *testing.T) {
 	if r.Error != "" || r.Chunks >= 48 || r.Finish != "stopped" {
 		t.Errorf("after Stop: %d chunks, finish %q, error %q: want fewer than 48, finish \"stopped\", no error", r.Chunks, r.Finish, r.Error)
 	}
-	t.Logf("Stop after %d tokens; whole test %v", r.Chunks, time.Since(start).Round(time.Millisecond))
+	t.Logf("Stop after %d tokens", r.Chunks)
+
+	// A wrong token is refused, visibly (CPU device: a quick start).
+	bad := b.open("node with a wrong token", h.URL+"/node.html?swarm="+browserSwarm+"&token=wrong-token-0123456789", true)
+	bad.waitFor("a refusal", `tabshardState.error !== ""`, "", time.Minute)
+	var banner struct{ Class, Text string }
+	if err := bad.eval(`({Class: document.getElementById("banner").className, Text: document.getElementById("banner").textContent})`, &banner); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(banner.Class, "bad") || !strings.Contains(banner.Text, "refused") {
+		t.Errorf("wrong token: banner %q (class %q): want a visible refusal", banner.Text, banner.Class)
+	}
+	t.Logf("wrong token shows: %s; whole test %v", banner.Text, time.Since(start).Round(time.Millisecond))
 }
 
 // TestBrowserSwarmF16: three node tabs (two on WebGPU/SwiftShader, one with

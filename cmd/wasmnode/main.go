@@ -181,7 +181,7 @@ func checkOrigin(ctx context.Context, server, origin string) error {
 		}
 		err = fmt.Errorf("it answered %s", resp.Status)
 	}
-	return fmt.Errorf("the server at %s refused this page's origin %s (%v): pages from another origin may join only when the server allows it (-allow-origin %s)", server, origin, err, origin)
+	return fmt.Errorf("the server at %s refused this page's origin %s, or is unreachable (%v): pages from another origin may join only when the server allows it (-allow-origin %s)", server, origin, err, origin)
 }
 
 // siteConfig is the part of the server's /api/config the node needs.
