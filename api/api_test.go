@@ -111,6 +111,27 @@ func TestCompletionGreedyMatchesReferenceText(t *testing.T) {
 	}
 }
 
+// A prompt of token ids runs exactly those ids (no BOS added): BOS alone
+// is a prompt no text can express.
+func TestTokenIDPrompt(t *testing.T) {
+	hs, greedy := server(t)
+	text := `{"prompt":[1,9038,2501,263,931,29892],"max_tokens":12,"temperature":0}`
+	_, out := post(t, hs.URL+"/v1/completions", text)
+	got := out["choices"].([]any)[0].(map[string]any)["text"]
+	if want := greedy("Once upon a time,", 12); got != want {
+		t.Errorf("ids prompt gave %q, text prompt %q", got, want)
+	}
+	resp, out := post(t, hs.URL+"/v1/completions", `{"prompt":[1],"max_tokens":4,"temperature":0}`)
+	if resp.StatusCode != 200 {
+		t.Errorf("BOS-only prompt: %d %v", resp.StatusCode, out)
+	}
+	for _, bad := range []string{`{"prompt":[40000]}`, `{"prompt":[-1]}`, `{"prompt":[]}`, `{"prompt":{"a":1}}`} {
+		if resp, out := post(t, hs.URL+"/v1/completions", bad); resp.StatusCode != 400 {
+			t.Errorf("%s: %d %v", bad, resp.StatusCode, out)
+		}
+	}
+}
+
 func TestChatStreamingAndStop(t *testing.T) {
 	hs, greedy := server(t)
 	// Stop at the third word of the engine's own continuation.

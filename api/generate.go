@@ -18,11 +18,21 @@ func (h *Handler) completions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if req.Prompt == "" {
-		writeError(w, badRequest("prompt", "prompt must be a non-empty string"))
-		return
+	ids := req.Prompt.ids
+	if !req.Prompt.isID {
+		if req.Prompt.text == "" {
+			writeError(w, badRequest("prompt", "prompt must be a non-empty string or array of token ids"))
+			return
+		}
+		ids = h.cfg.Tokenizer.Encode(req.Prompt.text, h.cfg.Tokenizer.AddBOS())
 	}
-	h.run(w, r, &req.params, req.Prompt, false)
+	for _, id := range ids {
+		if int(id) >= h.cfg.Tokenizer.VocabSize() {
+			writeError(w, badRequest("prompt", "token id %d is outside the vocabulary of %d", id, h.cfg.Tokenizer.VocabSize()))
+			return
+		}
+	}
+	h.run(w, r, &req.params, ids, false)
 }
 
 func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
@@ -51,13 +61,12 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 		}
 		b.WriteString(m.Content)
 	}
-	h.run(w, r, &req.params, b.String(), true)
+	h.run(w, r, &req.params, h.cfg.Tokenizer.Encode(b.String(), h.cfg.Tokenizer.AddBOS()), true)
 }
 
 // run generates for one request, streaming or not.
-func (h *Handler) run(w http.ResponseWriter, r *http.Request, p *params, prompt string, chat bool) {
+func (h *Handler) run(w http.ResponseWriter, r *http.Request, p *params, ids []int32, chat bool) {
 	tok := h.cfg.Tokenizer
-	ids := tok.Encode(prompt, tok.AddBOS())
 	s, err := h.sampling(p, len(ids))
 	if err != nil {
 		writeError(w, err)

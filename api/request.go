@@ -2,6 +2,8 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 
 	"github.com/tabshard/tabshard/pipeline"
@@ -47,7 +49,33 @@ func (s *stopList) UnmarshalJSON(b []byte) error {
 
 type completionRequest struct {
 	params
-	Prompt string `json:"prompt"`
+	Prompt prompt `json:"prompt"`
+}
+
+// prompt is OpenAI's prompt field: a string, or an array of token ids (which
+// the model gets exactly as given: no BOS is added).
+type prompt struct {
+	text string
+	ids  []int32
+	isID bool
+}
+
+func (p *prompt) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &p.text); err == nil {
+		return nil
+	}
+	var ids []int64
+	if err := json.Unmarshal(b, &ids); err != nil {
+		return errors.New("prompt must be a string or an array of token ids")
+	}
+	p.isID = true
+	for _, id := range ids {
+		if id < 0 || id > math.MaxInt32 {
+			return fmt.Errorf("prompt token id %d is out of range", id)
+		}
+		p.ids = append(p.ids, int32(id))
+	}
+	return nil
 }
 
 type chatMessage struct {

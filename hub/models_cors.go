@@ -80,7 +80,6 @@ func (p *corsPolicy) admit(r *http.Request) (origin string, cors, ok bool) {
 func (p *corsPolicy) headers(w http.ResponseWriter, origin string) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
-	h.Add("Vary", "Origin")
 	// Fetch hides these from cross-origin scripts unless exposed; the
 	// fetcher needs them to resume and to show progress.
 	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, ETag")
@@ -94,10 +93,12 @@ func (p *corsPolicy) wrap(h http.HandlerFunc) http.HandlerFunc {
 			http.Error(w, fmt.Sprintf("origin %q is not allowed", r.Header.Get("Origin")), http.StatusForbidden)
 			return
 		}
+		// Every answer varies by Origin, also one to a request without it:
+		// a browser would otherwise serve a same-origin tab's cached copy
+		// (no CORS headers) to a tab of another, allowed origin.
+		w.Header().Add("Vary", "Origin")
 		if cors {
 			p.headers(w, origin)
-		} else if origin != "" {
-			w.Header().Add("Vary", "Origin")
 		}
 		h(w, r)
 	}
