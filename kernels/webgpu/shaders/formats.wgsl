@@ -252,3 +252,97 @@ fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>
   }
 }
 {{end}}
+
+// Matrix×vector dot products, for the formats whose matvec uses them
+// (registerMatvec in kernels.go; the others measured slower), each defining
+//   fn dot32(r: u32, u: u32, rs: u32, so: u32, x: Xu) -> f32
+// the dot product of unit u of row r (same layouts as deq32) with the 32 x
+// values in x. Unlike deq32 they build no array: every value is a named
+// vec4 or scalar, so that GPU compilers keep them in registers (an array
+// written through a pointer and indexed in loops can end up in slow local
+// memory), and scales and offsets are applied once per unit or half-unit
+// through the precomputed x sums.
+
+{{define "xu"}}
+// 32 consecutive x values as 8 vec4s, and the sums of the first and last 16.
+struct Xu {
+  x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
+  x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>,
+  lo: f32, hi: f32,
+}
+{{end}}
+
+{{define "F16_dot"}}
+fn h4(a: u32, b: u32) -> vec4<f32> { return vec4<f32>(unpack2x16float(a), unpack2x16float(b)); }
+fn dot32(r: u32, u: u32, rs: u32, so: u32, x: Xu) -> f32 {
+  let b = (r * rs + u * 16u) / 4u;
+  let v0 = W[b];
+  let v1 = W[b + 1u];
+  let v2 = W[b + 2u];
+  let v3 = W[b + 3u];
+  let a = dot(h4(v0.x, v0.y), x.x0) + dot(h4(v0.z, v0.w), x.x1) + dot(h4(v1.x, v1.y), x.x2) + dot(h4(v1.z, v1.w), x.x3);
+  let c = dot(h4(v2.x, v2.y), x.x4) + dot(h4(v2.z, v2.w), x.x5) + dot(h4(v3.x, v3.y), x.x6) + dot(h4(v3.z, v3.w), x.x7);
+  return a + c;
+}
+{{end}}
+
+{{define "Q8_0_dot"}}
+fn dot32(r: u32, u: u32, rs: u32, so: u32, x: Xu) -> f32 {
+  let g = r * (rs / 8u) + u;
+  let d = half_at(wd(so + g / 2u), (g & 1u) == 1u);
+  let b = (r * rs + u * 8u) / 4u;
+  let v0 = W[b];
+  let v1 = W[b + 1u];
+  let a = dot(sbytes(v0.x), x.x0) + dot(sbytes(v0.y), x.x1) + dot(sbytes(v0.z), x.x2) + dot(sbytes(v0.w), x.x3);
+  let c = dot(sbytes(v1.x), x.x4) + dot(sbytes(v1.y), x.x5) + dot(sbytes(v1.z), x.x6) + dot(sbytes(v1.w), x.x7);
+  return d * (a + c);
+}
+{{end}}
+
+{{define "Q4_0_dot"}}
+fn dot32(r: u32, u: u32, rs: u32, so: u32, x: Xu) -> f32 {
+  let g = r * (rs / 4u) + u;
+  let d = half_at(wd(so + g / 2u), (g & 1u) == 1u);
+  let v = W[(r * rs + u * 4u) / 4u];
+  let h = v >> vec4<u32>(4u);
+  let a = dot(nib(v.x), x.x0) + dot(nib(v.y), x.x1) + dot(nib(v.z), x.x2) + dot(nib(v.w), x.x3);
+  let c = dot(nib(h.x), x.x4) + dot(nib(h.y), x.x5) + dot(nib(h.z), x.x6) + dot(nib(h.w), x.x7);
+  // weights are d·(q − 8)
+  return d * (a + c - 8.0 * (x.lo + x.hi));
+}
+{{end}}
+
+{{define "kscale"}}
+// 6-bit scale and min of sub-block s from the 12 bytes in sv.xyz (Q4_K).
+fn kscale(sv: vec4<u32>, s: u32) -> vec2<f32> {
+  var sc: u32;
+  var mn: u32;
+  if (s < 4u) {
+    sc = vbyte(sv, s) & 63u;
+    mn = vbyte(sv, s + 4u) & 63u;
+  } else {
+    sc = (vbyte(sv, s + 4u) & 15u) | ((vbyte(sv, s - 4u) >> 6u) << 4u);
+    mn = (vbyte(sv, s + 4u) >> 4u) | ((vbyte(sv, s) >> 6u) << 4u);
+  }
+  return vec2<f32>(f32(sc), f32(mn));
+}
+{{end}}
+
+{{define "Q4_K_dot"}}
+{{template "kscale"}}
+fn dot32(r: u32, u: u32, rs: u32, so: u32, x: Xu) -> f32 {
+  let base = (r * rs + (u / 8u) * 36u) / 4u;
+  let s = u % 8u;
+  let h = W[base];
+  let dm = unpack2x16float(h.x);
+  let sm = kscale(vec4<u32>(h.y, h.z, h.w, 0u), s);
+  let q = base + 1u + 2u * (s / 2u);
+  let sh = vec4<u32>(4u * (s % 2u));
+  let q0 = W[q] >> sh;
+  let q1 = W[q + 1u] >> sh;
+  let a = dot(nib(q0.x), x.x0) + dot(nib(q0.y), x.x1) + dot(nib(q0.z), x.x2) + dot(nib(q0.w), x.x3);
+  let c = dot(nib(q1.x), x.x4) + dot(nib(q1.y), x.x5) + dot(nib(q1.z), x.x6) + dot(nib(q1.w), x.x7);
+  // weights are d·sc·q − dmin·mn
+  return dm.x * sm.x * (a + c) - dm.y * sm.y * (x.lo + x.hi);
+}
+{{end}}
