@@ -159,65 +159,8 @@ func (d *Device) newKernel(name, src string, readOnly ...bool) (*kernel, error) 
 
 type matData struct {
 	TPR, RPW, RPT, NB, WG, Red, Acc int
-	G, Red2                         int   // register matvec: threads per row in the first reduction stage, second stage's size
-	RegDot                          bool  // matvec through the format's dot32 (registerMatvec)
 	Rows                            []int // 0..RPT-1, for unrolling
 	Common, Deq                     string
-}
-
-// registerMatvec tells whether the matvec of weight type t uses the
-// register-only dot32 kernel. On an H200 it was faster than the deq32 (array)
-// matvec for these formats at every measured shape, and slower for F32,
-// Q5_K, Q6_K, Q3_K and Q2_K (BENCH.md), whose matvecs keep the deq32 kernel.
-func registerMatvec(t quant.Type) bool {
-	switch t {
-	case quant.F16, quant.Q8_0, quant.Q4_0, quant.Q4_K:
-		return true
-	}
-	return false
-}
-
-// matSource renders the matrix kernel of weight type t for shape s and nb
-// batch rows per workgroup. The matvec (nb = 1) of registerMatvec formats
-// uses the format's dot32, every other kernel its deq32.
-func matSource(t quant.Type, s MatShape, nb int) (string, error) {
-	return matSourceOf(t, s, nb, nb == 1 && registerMatvec(t))
-}
-
-// matSourceOf renders the matrix kernel with the register-only matvec (reg,
-// which needs nb = 1 and a dot32 for t) or the deq32 kernel.
-func matSourceOf(t quant.Type, s MatShape, nb int, reg bool) (string, error) {
-	if reg && nb != 1 {
-		return "", fmt.Errorf("webgpu: register matvec kernel with %d batch rows per workgroup", nb)
-	}
-	common, err := snippet("formats.wgsl", "common", nil)
-	if err != nil {
-		return "", err
-	}
-	var deq string
-	if reg {
-		xu, err := snippet("formats.wgsl", "xu", nil)
-		if err != nil {
-			return "", err
-		}
-		dot, err := snippet("formats.wgsl", t.String()+"_dot", nil)
-		if err != nil {
-			return "", err
-		}
-		deq = xu + dot
-	} else if deq, err = snippet("formats.wgsl", t.String(), nil); err != nil {
-		return "", err
-	}
-	md := matData{TPR: s.TPR, RPW: s.RPW, RPT: s.RPT, NB: nb, RegDot: reg, Common: common, Deq: deq}
-	md.Acc = md.RPT * nb
-	for j := 0; j < md.RPT; j++ {
-		md.Rows = append(md.Rows, j)
-	}
-	md.WG = md.TPR * md.RPW
-	md.Red = md.WG * md.Acc
-	md.G = min(md.TPR, 8) // TPR is a power of two, so G divides it
-	md.Red2 = md.RPT * md.RPW * md.G
-	return render("matmul.wgsl", md)
 }
 
 func (d *Device) buildKernels() error {
@@ -239,7 +182,14 @@ func (d *Device) buildKernels() error {
 			return err
 		}
 		for _, nb := range []int{1, matBatch} {
-			src, err := matSource(t, o.shape, nb)
+			md := matData{TPR: o.shape.TPR, RPW: o.shape.RPW, RPT: o.shape.RPT, NB: nb, Common: common, Deq: deq}
+			md.Acc = md.RPT * nb
+			for j := 0; j < md.RPT; j++ {
+				md.Rows = append(md.Rows, j)
+			}
+			md.WG = md.TPR * md.RPW
+			md.Red = md.WG * md.Acc
+			src, err := render("matmul.wgsl", md)
 			if err != nil {
 				return err
 			}

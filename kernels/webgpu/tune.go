@@ -8,14 +8,9 @@ import (
 	"github.com/tabshard/tabshard/quant"
 )
 
-// Matrix workgroup shapes are chosen per adapter by timing Q4_K
-// matrix×vectors with each candidate when the first device on that adapter
-// opens; the winner is cached for the process (keyed by adapter name). One
-// shape serves both matvec kernels (the register-only one of F16, Q8_0, Q4_0
-// and Q4_K, the deq32 one of the other formats), which prefer different
-// shapes (on an H200 the register one 32x1x4, 128x1x2 taking 1.8× as long;
-// the deq32 one 128x1x2, 32x1x4 taking 1.2× as long), so a candidate's time
-// is the sum of both kernels' times.
+// Matrix workgroup shapes are chosen per adapter by timing a Q4_K
+// matrix×vector with each candidate when the first device on that adapter
+// opens; the winner is cached for the process (keyed by adapter name).
 var (
 	tunedMu sync.Mutex
 	tuned   = map[string]MatShape{}
@@ -59,27 +54,28 @@ func (d *Device) chooseShape() (MatShape, error) {
 	return best, nil
 }
 
-// timeShape times 2048×4096 Q4_K matrix×vectors (arbitrary bytes: the
-// values do not change the work) built with shape s, through the register
-// and the deq32 kernel: the sum of each one's best of 3 rounds of 8.
+// timeShape times a 2048×4096 Q4_K matrix×vector (arbitrary bytes: the
+// values do not change the work) built with shape s: best of 3 rounds of 8.
 func (d *Device) timeShape(s MatShape) (time.Duration, error) {
-	var ks []*kernel
-	defer func() {
-		for _, k := range ks {
-			k.destroy()
-		}
-	}()
-	for _, reg := range []bool{true, false} {
-		src, err := matSourceOf(quant.Q4_K, s, 1, reg)
-		if err != nil {
-			return 0, err
-		}
-		k, err := d.newKernel("tune", src, true, true, false)
-		if err != nil {
-			return 0, err
-		}
-		ks = append(ks, k)
+	common, err := snippet("formats.wgsl", "common", nil)
+	if err != nil {
+		return 0, err
 	}
+	deq, err := snippet("formats.wgsl", "Q4_K", nil)
+	if err != nil {
+		return 0, err
+	}
+	md := matData{TPR: s.TPR, RPW: s.RPW, RPT: s.RPT, NB: 1, Acc: s.RPT, WG: s.TPR * s.RPW, Common: common, Deq: deq}
+	md.Red = md.WG * md.Acc
+	src, err := render("matmul.wgsl", md)
+	if err != nil {
+		return 0, err
+	}
+	k, err := d.newKernel("tune", src, true, true, false)
+	if err != nil {
+		return 0, err
+	}
+	defer k.destroy()
 	const rows, cols = 2048, 4096
 	rs, _ := rowWords(quant.Q4_K, cols)
 	data := make([]byte, rows*rs*4)
@@ -115,26 +111,22 @@ func (d *Device) timeShape(s MatShape) (time.Duration, error) {
 	p := []uint32{rows, cols / 32, uint32(rs), 0, 1, rows, 0, cols / 4}
 	sp := []span{{buf: w, id: wid, size: w.Size()}, {buf: x, id: xid, size: x.Size()}, {buf: y, id: yid, size: y.Size()}}
 	groups := uint32(ceilDiv(rows, s.rowsPerGroup(1)))
-	var total time.Duration
-	for _, k := range ks {
-		best := time.Duration(1 << 62)
-		for round := 0; round < 4; round++ {
-			start := time.Now()
-			for i := 0; i < 8; i++ {
-				if err := d.rec.dispatch(k, p, sp, groups, 1, 1); err != nil {
-					return 0, err
-				}
-			}
-			if _, err := d.readBytes(y, 0, 4); err != nil {
+	best := time.Duration(1 << 62)
+	for round := 0; round < 4; round++ {
+		start := time.Now()
+		for i := 0; i < 8; i++ {
+			if err := d.rec.dispatch(k, p, sp, groups, 1, 1); err != nil {
 				return 0, err
 			}
-			if el := time.Since(start); round > 0 && el < best { // round 0 warms up
-				best = el
-			}
 		}
-		total += best / 8
+		if _, err := d.readBytes(y, 0, 4); err != nil {
+			return 0, err
+		}
+		if el := time.Since(start); round > 0 && el < best { // round 0 warms up
+			best = el
+		}
 	}
-	return total, nil
+	return best / 8, nil
 }
 
 // TuneLog lists the timings behind the chosen matrix shape (empty when the

@@ -20,78 +20,7 @@ const WG = {{.WG}}u;
 
 {{.Common}}
 {{.Deq}}
-{{if .RegDot}}
-// Matrix×vector (decode). Every per-thread value is a named variable (the
-// template unrolls the RPT rows): no function-local arrays, which GPU
-// compilers may place in slow local memory. Each loop step handles two units
-// (u and u + TPR) so that twice the weight loads are in flight per thread.
-// Partial sums meet in workgroup memory: G threads per row each add TPR/G
-// lanes' partials, then one thread per row adds the G results (two barriers
-// instead of log2(TPR)).
-const G = {{.G}}u;
-var<workgroup> red: array<f32, {{.Red}}>;
-var<workgroup> red2: array<f32, {{.Red2}}>;
 
-fn xunit(xo: u32) -> Xu {
-  let x0 = X[xo];
-  let x1 = X[xo + 1u];
-  let x2 = X[xo + 2u];
-  let x3 = X[xo + 3u];
-  let x4 = X[xo + 4u];
-  let x5 = X[xo + 5u];
-  let x6 = X[xo + 6u];
-  let x7 = X[xo + 7u];
-  let one = vec4<f32>(1.0);
-  return Xu(x0, x1, x2, x3, x4, x5, x6, x7, dot(x0 + x1 + x2 + x3, one), dot(x4 + x5 + x6 + x7, one));
-}
-
-@compute @workgroup_size({{.WG}})
-fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-  let rows = P[0];
-  let nu = P[1];
-  let rs = P[2];
-  let so = P[3];
-  let ys = P[5];
-  let row0 = P[6];
-  let xs = P[7];
-  let lane = li % TPR;
-  let rw = li / TPR;
-  let r0 = (wg.x * RPW + rw) * RPT;
-  let b = wg.y;
-  let nr = min(RPT, select(0u, rows - r0, r0 < rows));
-  // Rows past the end re-read the last row (never written).
-  let rlast = max(rows, 1u) - 1u;
-{{range .Rows}}  let r{{.}} = min(r0 + {{.}}u, rlast);
-  var acc{{.}} = 0.0;
-{{end}}  for (var u = lane; u < nu; u += 2u * TPR) {
-    // The second unit past the end re-reads the first and adds nothing.
-    let ub = u + TPR;
-    let vb = ub < nu;
-    let u1 = select(u, ub, vb);
-    let xa = xunit(b * xs + u * 8u);
-    let xb = xunit(b * xs + u1 * 8u);
-{{range .Rows}}    let a{{.}} = dot32(r{{.}}, u, rs, so, xa);
-    let b{{.}} = dot32(r{{.}}, u1, rs, so, xb);
-    acc{{.}} += a{{.}} + select(0.0, b{{.}}, vb);
-{{end}}  }
-{{range .Rows}}  red[({{.}}u * RPW + rw) * TPR + lane] = acc{{.}};
-{{end}}  workgroupBarrier();
-  for (var k = lane; k < RPT * G; k += TPR) {
-    let i0 = ((k / G) * RPW + rw) * TPR + (k % G) * (TPR / G);
-    var s = 0.0;
-    for (var i = 0u; i < TPR / G; i++) { s += red[i0 + i]; }
-    red2[((k / G) * RPW + rw) * G + k % G] = s;
-  }
-  workgroupBarrier();
-  for (var j = lane; j < nr; j += TPR) {
-    var s = 0.0;
-    for (var g = 0u; g < G; g++) { s += red2[(j * RPW + rw) * G + g]; }
-    Y[b * ys + row0 + r0 + j] = s;
-  }
-}
-{{else}}
-// Matrix×vector for the formats whose register-only dot32 measured slower
-// (see BENCH.md), and the batched product.
 var<workgroup> red: array<f32, {{.Red}}>;
 
 @compute @workgroup_size({{.WG}})
@@ -177,4 +106,3 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
 {{end}}
   }
 }
-{{end}}
