@@ -14,6 +14,7 @@ import (
 	"github.com/tabshard/tabshard/kernels/cpu"
 	"github.com/tabshard/tabshard/loader"
 	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/quant"
 )
 
 // TestReferenceGreedy runs the whole austen-22m model from the F16 GGUF on
@@ -96,7 +97,7 @@ func TestReferenceGreedy(t *testing.T) {
 
 // TestQuantizedGreedyMatchesCPU checks acceptance 2's second half: for the
 // Q8_0, Q4_K_M and Q2_K files, greedy output on this device equals the CPU
-// engine's. A divergence is reported with the CPU's logit margin between
+// engine's; and, with the F16 file, so does it with Q8_0 and Q4_0 KV caches. A divergence is reported with the CPU's logit margin between
 // the two candidates at that step (a near-tie explains a flip).
 func TestQuantizedGreedyMatchesCPU(t *testing.T) {
 	if testing.Short() {
@@ -125,8 +126,19 @@ func TestQuantizedGreedyMatchesCPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cpuDev.Close()
-	for _, file := range []string{"Q8_0", "Q4_K_M", "Q2_K"} {
-		t.Run(file, func(t *testing.T) {
+	type variant struct {
+		file string
+		kv   quant.Type
+	}
+	// The three quantized files with the default (F32) KV cache, and the
+	// F16 file with the two quantized KV caches (issue 6's KV formats).
+	for _, v := range []variant{{"Q8_0", 0}, {"Q4_K_M", 0}, {"Q2_K", 0}, {"F16", quant.Q8_0}, {"F16", quant.Q4_0}} {
+		name := v.file
+		if v.kv != 0 {
+			name += "/KV-" + v.kv.String()
+		}
+		t.Run(name, func(t *testing.T) {
+			file := v.file
 			src, err := loader.Open(testdata.Path(t, "austen-22m/gguf/austen-22m-"+file+".gguf"))
 			if err != nil {
 				t.Fatal(err)
@@ -136,12 +148,12 @@ func TestQuantizedGreedyMatchesCPU(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			eg, err := model.NewEngine(dev, src, cfg, model.EngineOptions{})
+			eg, err := model.NewEngine(dev, src, cfg, model.EngineOptions{KV: v.kv})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer eg.Close()
-			ec, err := model.NewEngine(cpuDev, src, cfg, model.EngineOptions{})
+			ec, err := model.NewEngine(cpuDev, src, cfg, model.EngineOptions{KV: v.kv})
 			if err != nil {
 				t.Fatal(err)
 			}
