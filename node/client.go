@@ -156,14 +156,17 @@ func (c *Client) attach(ctx context.Context, a *swarm.Assign) {
 }
 
 func (c *Client) tryAttach(ctx context.Context, a *swarm.Assign, first string, digest [32]byte) error {
-	l, err := c.links.Dial(ctx, first)
+	// One attempt is bounded: a Hello left unanswered is retried on a new link.
+	actx, cancel := context.WithTimeout(ctx, stageAttemptTimeout)
+	defer cancel()
+	l, err := c.links.Dial(actx, first)
 	if err != nil {
 		return err
 	}
 	conn := newLinkConn(l, c.cfg.Limits)
 	hello := &pipeline.Hello{Version: pipeline.ProtocolVersion, Digest: digest, Role: pipeline.RoleClient,
 		NodeID: c.sig.PeerID(), Plan: a.Epoch}
-	if _, err := greet(ctx, conn, hello); err != nil {
+	if _, err := greet(actx, conn, hello); err != nil {
 		conn.Close()
 		return err
 	}

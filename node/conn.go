@@ -42,6 +42,10 @@ func (c *linkConn) Recv() (pipeline.Message, error) {
 
 func (c *linkConn) Close() error { return c.l.Close() }
 
+// errHelloRefused marks a peer that speaks another protocol version or
+// serves another model: dialling it again cannot help.
+var errHelloRefused = errors.New("refused")
+
 // handshakeTimeout bounds the wait for a peer's Hello; a stage still loading
 // its layers answers late, so this is generous.
 const handshakeTimeout = 5 * time.Minute
@@ -77,7 +81,7 @@ func awaitHello(ctx context.Context, c *linkConn, local *pipeline.Hello) (*pipel
 	if err := pipeline.CheckHello(local, hello); err != nil {
 		_ = c.Send(&pipeline.Error{Code: pipeline.ErrCodeDigest, Text: err.Error()})
 		c.Close()
-		return nil, fmt.Errorf("node: peer %s refused: %w", c.l.Remote(), err)
+		return nil, fmt.Errorf("node: peer %s: %w: %w", c.l.Remote(), errHelloRefused, err)
 	}
 	return hello, nil
 }

@@ -18,6 +18,9 @@ import (
 	"github.com/tabshard/tabshard/swarm"
 )
 
+// stageAttemptTimeout bounds one attempt to link to the next stage.
+const stageAttemptTimeout = 20 * time.Second
+
 // StageSettings size the runtime state of the stage a node serves.
 type StageSettings struct {
 	Slots    int        // sessions at once (default 16)
@@ -358,16 +361,32 @@ func (n *Node) assign(ctx, setup context.Context, a *swarm.Assign) error {
 }
 
 // dialStage links to a stage of the plan and exchanges Hellos.
+// Each attempt has stageAttemptTimeout; a link whose Hello goes unanswered
+// (the peer still loading, or a handshake lost in a rare race at channel
+// open) is dropped and dialled afresh until handshakeTimeout.
 func (n *Node) dialStage(ctx context.Context, peer string, local *pipeline.Hello) (*linkConn, error) {
-	l, err := n.links.Dial(ctx, peer)
-	if err != nil {
-		return nil, err
+	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	var last error
+	for attempt := 1; ctx.Err() == nil; attempt++ {
+		actx, acancel := context.WithTimeout(ctx, stageAttemptTimeout)
+		l, err := n.links.Dial(actx, peer)
+		if err == nil {
+			c := newLinkConn(l, n.cfg.Limits)
+			if _, err = greet(actx, c, local); err == nil {
+				acancel()
+				return c, nil
+			}
+			c.Close()
+		}
+		acancel()
+		last = err
+		if errors.Is(err, errHelloRefused) {
+			return nil, err // another protocol or model: for good
+		}
+		n.log.Warn("link to the next stage not ready; dialling again", "peer", peer, "attempt", attempt, "err", err)
 	}
-	c := newLinkConn(l, n.cfg.Limits)
-	if _, err := greet(ctx, c, local); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return nil, fmt.Errorf("node: no link to %s within %v: %w", peer, handshakeTimeout, last)
 }
 
 func (n *Node) load(ctx context.Context, a *swarm.Assign, part model.Part) error {
