@@ -20,4 +20,7 @@ if [ -z "${TABSHARD_NETNS:-}" ]; then
   fi
   echo "test.sh: not root: running without a network namespace (browser tests skip)" >&2
 fi
-go test -timeout 40m "$@" ./...
+# -p 1: packages one at a time. The end-to-end tests run node processes and
+# browsers whose WebRTC timers need the CPU; sharing 2 cores with the
+# lavapipe conformance suite starved them into spurious link failures.
+go test -p 1 -timeout 40m "$@" ./...
