@@ -386,6 +386,9 @@ func (n *Node) dialStage(ctx context.Context, peer string, local *pipeline.Hello
 		}
 		n.log.Warn("link to the next stage not ready; dialling again", "peer", peer, "attempt", attempt, "err", err)
 	}
+	if last == nil {
+		last = ctx.Err()
+	}
 	return nil, fmt.Errorf("node: no link to %s within %v: %w", peer, handshakeTimeout, last)
 }
 
