@@ -91,7 +91,7 @@ func prepareModel(path string, allowedOrigins []string) (*modelStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", name, err)
 	}
-	tok, err := modelTokenizer(m, cfg)
+	tok, err := models.Tokenizer(m, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", name, err)
 	}
@@ -131,27 +131,6 @@ func modelName(path string) string {
 		}
 	}
 	return base
-}
-
-// modelTokenizer is the model's own tokenizer, or the embedded LLaMA-2
-// vocabulary for checkpoints without one (when the sizes agree).
-func modelTokenizer(m *loader.Model, cfg model.Config) (*model.Tokenizer, error) {
-	meta := &m.Meta
-	if !meta.Has("tokenizer.ggml.tokens") {
-		v, err := loader.OpenGGUF(bytes.NewReader(models.LlamaVocab), int64(len(models.LlamaVocab)))
-		if err != nil {
-			return nil, err
-		}
-		meta = &v.Meta
-	}
-	tok, err := model.TokenizerFromGGUF(*meta)
-	if err != nil {
-		return nil, err
-	}
-	if tok.VocabSize() != cfg.Vocab {
-		return nil, fmt.Errorf("the model has no tokenizer and its vocabulary (%d) is not LLaMA-2's", cfg.Vocab)
-	}
-	return tok, nil
 }
 
 func (s *modelStore) manifestPath() string { return loader.ManifestPath(s.digest) }

@@ -67,30 +67,20 @@ func openModel(path, vocabPath string) (*openedModel, error) {
 // openTokenizer prefers an explicit vocabulary file, then the model's own,
 // then the embedded LLaMA-2 vocabulary when the sizes agree.
 func openTokenizer(src *loader.Model, vocabPath string, cfg model.Config) (*model.Tokenizer, error) {
-	var meta *loader.Metadata
-	switch {
-	case vocabPath != "":
-		v, err := loader.Open(vocabPath)
-		if err != nil {
-			return nil, err
-		}
-		defer v.Close()
-		meta = &v.Meta
-	case src.Meta.Has("tokenizer.ggml.tokens"):
-		meta = &src.Meta
-	default:
-		v, err := loader.OpenGGUF(bytes.NewReader(models.LlamaVocab), int64(len(models.LlamaVocab)))
-		if err != nil {
-			return nil, err
-		}
-		meta = &v.Meta
+	if vocabPath == "" {
+		return models.Tokenizer(src, cfg)
 	}
-	tok, err := model.TokenizerFromGGUF(*meta)
+	v, err := loader.Open(vocabPath)
+	if err != nil {
+		return nil, err
+	}
+	defer v.Close()
+	tok, err := model.TokenizerFromGGUF(v.Meta)
 	if err != nil {
 		return nil, err
 	}
 	if tok.VocabSize() != cfg.Vocab {
-		return nil, fmt.Errorf("tokenizer has %d tokens but the model %d: pass the model's vocabulary with --vocab", tok.VocabSize(), cfg.Vocab)
+		return nil, fmt.Errorf("%s has %d tokens but the model %d", vocabPath, tok.VocabSize(), cfg.Vocab)
 	}
 	return tok, nil
 }
