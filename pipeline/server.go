@@ -182,29 +182,33 @@ func (s *Server) Run(ctx context.Context) error {
 				return err
 			}
 		}
-	drain:
-		for {
-			select {
-			case ev := <-s.events:
-				if err := s.handle(ev); err != nil {
-					return err
-				}
-			default:
-				break drain
-			}
+		if err := s.drain(); err != nil {
+			return err
 		}
 		for len(s.queue) > 0 {
 			if err := s.step(); err != nil {
 				return err
 			}
-			// Let new arrivals join before the next batch.
-			select {
-			case ev := <-s.events:
-				if err := s.handle(ev); err != nil {
-					return err
-				}
-			default:
+			// Every row that arrived during the batch joins the next one:
+			// taking one event per batch would leave a busy stage running
+			// batches of one row while the rest of the sessions wait.
+			if err := s.drain(); err != nil {
+				return err
 			}
+		}
+	}
+}
+
+// drain handles every event already waiting, without blocking.
+func (s *Server) drain() error {
+	for {
+		select {
+		case ev := <-s.events:
+			if err := s.handle(ev); err != nil {
+				return err
+			}
+		default:
+			return nil
 		}
 	}
 }
