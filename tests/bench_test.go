@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,9 @@ import (
 // It prints single-session decode tokens/s and its ratio to the engine,
 // aggregate tokens/s with 8 sessions and its ratio to one session, and each
 // stage's hop latency (p50/p99, from pings on the pipeline links).
+//
+// With TABSHARD_CPUPROFILE=/tmp/node-{pid}.pprof in the environment every
+// node process writes a CPU profile (go tool pprof) of its whole life.
 func BenchmarkPipeline(b *testing.B) {
 	path := testdata.Path(b, "austen-22m/gguf/austen-22m-Q4_K_M.gguf")
 	const gen = 64
@@ -76,6 +80,22 @@ func BenchmarkPipeline(b *testing.B) {
 	for i, id := range c.planner.Stages() {
 		if p, ok := view.Peer(id); ok && p.Status != nil {
 			fmt.Printf("stage %d %s: hop to next stage p50 %.3f ms, p99 %.3f ms\n", i, id, p.Status.HopP50Ms, p.Status.HopP99Ms)
+		}
+	}
+	if os.Getenv("TABSHARD_CPUPROFILE") != "" {
+		c.interruptNodes() // a node writes its profile only when it stops cleanly
+	}
+}
+
+// interruptNodes stops every node process with SIGINT and waits for it.
+func (c *cluster) interruptNodes() {
+	c.mu.Lock()
+	nodes := c.nodes
+	c.mu.Unlock()
+	for _, cmd := range nodes {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Signal(os.Interrupt)
+			_ = cmd.Wait()
 		}
 	}
 }
