@@ -27,6 +27,11 @@ type StageSettings struct {
 	Context  int        // positions per session (default: the model's, at most 2048)
 	MaxBatch int        // rows per forward pass (default 256)
 	KV       quant.Type // KV-cache format (default F32)
+	// Groups is how many groups of sessions the stage batches separately
+	// (pipeline.ServerConfig.Groups; default: one per stage of the plan,
+	// right when every node has its own machine). Nodes sharing cores do
+	// better with one group per core they share.
+	Groups int
 }
 
 // Config configures a node.
@@ -106,6 +111,9 @@ func start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if s.KV == 0 {
 		s.KV = quant.F32
+	}
+	if s.Groups < 0 {
+		return nil, fmt.Errorf("node: %d session groups", s.Groups)
 	}
 	caps, err := Measure(cfg.Device, cfg.MemoryBudget)
 	if err != nil {
@@ -301,7 +309,7 @@ func (n *Node) assign(ctx, setup context.Context, a *swarm.Assign) error {
 	}
 	s := &serving{epoch: a.Epoch, assign: a, digest: digest, done: make(chan struct{})}
 	srv, err := pipeline.NewServer(pipeline.ServerConfig{Stage: n.stage, Model: n.weights.Config, Plan: a.Epoch,
-		EOS: n.weights.EOS, Limits: n.cfg.Limits, Report: func(l string) { n.log.Warn(l) }})
+		EOS: n.weights.EOS, Limits: n.cfg.Limits, Groups: groups(n.cfg.Stage.Groups, len(a.Pipeline)), Report: func(l string) { n.log.Warn(l) }})
 	if err != nil {
 		return err
 	}
@@ -414,6 +422,15 @@ func (n *Node) load(ctx context.Context, a *swarm.Assign, part model.Part) error
 	runtime.ReadMemStats(&ms)
 	n.log.Info("loaded", "layers", fmt.Sprintf("[%d,%d)", part.First, part.Last), "in", time.Since(start).Round(time.Millisecond), "heap", ms.HeapInuse)
 	return nil
+}
+
+// groups is the session groups a stage of a pipeline of n stages batches
+// separately: the configured number, or one per stage.
+func groups(configured, n int) int {
+	if configured > 0 {
+		return configured
+	}
+	return n
 }
 
 // stopServing ends the current epoch's server and waits for it.

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -17,6 +18,12 @@ type ServerConfig struct {
 	Plan   uint64 // plan epoch this stage serves; traffic of other plans is dropped
 	EOS    int32
 	Limits Limits
+	// Groups splits the open sessions into groups that are batched
+	// separately: a batch serves at most ceil(open sessions / Groups)
+	// sessions (0 counts as 1: one batch takes every queued row). With one
+	// group per stage, every stage of a busy pipeline computes at once;
+	// fewer, larger groups cost less per row where stages share cores.
+	Groups int
 	// Report, if set, receives a line for each peer dropped for bad traffic
 	// and each session refused.
 	Report func(string)
@@ -98,6 +105,9 @@ type pending struct {
 func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Stage == nil {
 		return nil, errors.New("pipeline: server without a stage")
+	}
+	if cfg.Groups < 0 {
+		return nil, fmt.Errorf("pipeline: %d session groups", cfg.Groups)
 	}
 	part := cfg.Stage.Part()
 	sc := cfg.Stage.Config()

@@ -10,33 +10,8 @@ import (
 // step runs one forward pass over up to MaxBatch queued rows, oldest first,
 // and sends its results on.
 func (s *Server) step() error {
-	maxRows := s.cfg.Stage.Config().MaxBatch
 	width := s.cfg.Model.Dim
-	var rows []Row
-	var srows []shard.Row
-	var hidden []float32
-	for len(s.queue) > 0 && len(rows) < maxRows {
-		p := &s.queue[0]
-		for len(p.rows) > 0 && len(rows) < maxRows {
-			r := p.rows[0]
-			var h []float32
-			if p.hidden != nil {
-				h, p.hidden = p.hidden[:width], p.hidden[width:]
-			}
-			p.rows = p.rows[1:]
-			sess := s.sessions[r.Session]
-			if sess == nil || sess.epoch != r.Epoch {
-				continue // the session ended or was replayed: stale row
-			}
-			srows = append(srows, shard.Row{Slot: sess.slot, Pos: int32(r.Pos), Token: int32(r.Token), Logits: r.Flags&RowSample != 0})
-			hidden = append(hidden, h...)
-			r.Token = 0 // hidden rows carry no token id on the wire
-			rows = append(rows, r)
-		}
-		if len(p.rows) == 0 {
-			s.queue = s.queue[1:]
-		}
-	}
+	rows, srows, hidden := s.take(s.cfg.Stage.Config().MaxBatch, s.groupSessions(), width)
 	if len(rows) == 0 {
 		return nil
 	}
@@ -57,6 +32,57 @@ func (s *Server) step() error {
 	}
 	s.sample(rows, out)
 	return nil
+}
+
+// take removes the next batch from the queue, oldest first: at most
+// maxRows rows of at most maxSessions sessions, stopping at the first row
+// that does not fit so every session's rows stay in order. Rows of ended
+// or replayed sessions are dropped on the way. It returns the rows as sent
+// on (no token ids), as the stage computes them, and their hidden values.
+func (s *Server) take(maxRows, maxSessions, width int) (rows []Row, srows []shard.Row, hidden []float32) {
+	var members []uint64 // sessions in this batch
+	for len(s.queue) > 0 && len(rows) < maxRows {
+		p := &s.queue[0]
+		for len(p.rows) > 0 && len(rows) < maxRows {
+			r := p.rows[0]
+			sess := s.sessions[r.Session]
+			live := sess != nil && sess.epoch == r.Epoch
+			if live && !slices.Contains(members, r.Session) {
+				if len(members) == maxSessions {
+					return rows, srows, hidden // the rest waits for the next batch
+				}
+				members = append(members, r.Session)
+			}
+			var h []float32
+			if p.hidden != nil {
+				h, p.hidden = p.hidden[:width], p.hidden[width:]
+			}
+			p.rows = p.rows[1:]
+			if !live {
+				continue // the session ended or was replayed: stale row
+			}
+			srows = append(srows, shard.Row{Slot: sess.slot, Pos: int32(r.Pos), Token: int32(r.Token), Logits: r.Flags&RowSample != 0})
+			hidden = append(hidden, h...)
+			r.Token = 0 // hidden rows carry no token id on the wire
+			rows = append(rows, r)
+		}
+		if len(p.rows) == 0 {
+			s.queue = s.queue[1:]
+		}
+	}
+	return rows, srows, hidden
+}
+
+// groupSessions is how many sessions one batch may serve: the open
+// sessions split into cfg.Groups groups. Rows queued together would
+// otherwise always merge into one batch, and once merged, all sessions
+// travel the ring as one convoy with only one stage busy at a time.
+func (s *Server) groupSessions() int {
+	n := len(s.sessions)
+	if g := s.cfg.Groups; g > 1 {
+		n = (n + g - 1) / g
+	}
+	return max(1, n)
 }
 
 // sample draws the next token of every row marked RowSample (last stage).

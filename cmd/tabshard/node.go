@@ -73,6 +73,12 @@ func runNode(args []string, _, stderr io.Writer) error {
 	ctxLen := fs.Int("ctx", 0, "positions per session (0: the model's, at most 2048)")
 	kv := fs.String("kv", "F32", "KV-cache format: F32, F16, Q8_0 or Q4_0")
 	budget := fs.Uint64("budget", 0, "memory offered for weights and KV cache, bytes (0: half of available memory)")
+	defGroups, err := envInt("TABSHARD_GROUPS")
+	if err != nil {
+		return err
+	}
+	groups := fs.Int("groups", defGroups,
+		"session groups a stage batches separately (0: one per pipeline stage; nodes sharing cores: the cores they share) (default $TABSHARD_GROUPS)")
 	cpuProfile := fs.String("cpuprofile", os.Getenv("TABSHARD_CPUPROFILE"),
 		"write a CPU profile here when the node stops on SIGINT/SIGTERM; {pid} becomes the process id (default $TABSHARD_CPUPROFILE)")
 	if err := fs.Parse(args); err != nil {
@@ -120,7 +126,7 @@ func runNode(args []string, _, stderr io.Writer) error {
 		Signal:       sf.config(),
 		Device:       dev,
 		Models:       src,
-		Stage:        node.StageSettings{Slots: *slots, Context: *ctxLen, KV: kvType},
+		Stage:        node.StageSettings{Slots: *slots, Context: *ctxLen, KV: kvType, Groups: *groups},
 		MemoryBudget: *budget,
 		Logger:       log,
 	})
@@ -128,6 +134,19 @@ func runNode(args []string, _, stderr io.Writer) error {
 		return fmt.Errorf("node: %w", err)
 	}
 	return nil
+}
+
+// envInt reads a flag's default from the environment (0 when unset).
+func envInt(name string) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("$%s=%q is not a number", name, v)
+	}
+	return n, nil
 }
 
 // startCPUProfile profiles the process into path until the returned stop
