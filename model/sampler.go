@@ -117,6 +117,9 @@ func (s *Sampler) Sample(logits []float32, history []int32) (id int32, logprob f
 	if len(logits) == 0 {
 		return -1, float32(math.NaN())
 	}
+	if s.cfg.Temperature <= 0 && !s.penalising() {
+		return greedy(logits)
+	}
 	if cap(s.cands) < len(logits) {
 		s.cands = make([]candidate, len(logits))
 	}
@@ -137,6 +140,33 @@ func (s *Sampler) Sample(logits []float32, history []int32) (id int32, logprob f
 		}
 	}
 	return s.pick()
+}
+
+// greedy is pick for greedy decoding without penalties, straight from the
+// logits: the same token (the first of the largest, NaN as -Inf, +Inf as
+// the largest float32) and bit for bit the same logprob (the same sum in
+// the same order), without building the candidate list and passing over it
+// twice more. It is a third of a pipeline's last-stage sampling time.
+func greedy(logits []float32) (int32, float32) {
+	best, top := 0, float32(math.Inf(-1))
+	for i, l := range logits {
+		if v := min(l, math.MaxFloat32); v > top { // NaN never is
+			best, top = i, v
+		}
+	}
+	maxL := float64(top)
+	lse := maxL
+	if !math.IsInf(maxL, -1) {
+		floor := float32(maxL - 40)
+		var sum float64
+		for _, l := range logits {
+			if l >= floor {
+				sum += math.Exp(float64(min(l, math.MaxFloat32)) - maxL)
+			}
+		}
+		lse = maxL + math.Log(sum)
+	}
+	return int32(best), float32(maxL - lse)
 }
 
 // SampleCandidates samples from the top candidates a device returned instead
