@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tabshard/tabshard/kernels"
+	"github.com/tabshard/tabshard/kernels/webgpu"
 	"github.com/tabshard/tabshard/quant"
 )
 
@@ -118,7 +119,9 @@ func decode7B(d kernels.Device, t quant.Type, tokens, nl int, copyBW float64) er
 	if err != nil {
 		return err
 	}
+	var recorded time.Duration // CPU time spent recording a token's ops
 	step := func(pos int, id int32) (int32, error) {
+		t0 := time.Now()
 		seq := []kernels.Seq{{Slot: 0, Pos: int32(pos)}}
 		if err := d.Embed(x, emb, []int32{id}); err != nil {
 			return 0, err
@@ -153,6 +156,7 @@ func decode7B(d kernels.Device, t quant.Type, tokens, nl int, copyBW float64) er
 		if err := d.MatMul(logits, out, h, 1); err != nil {
 			return 0, err
 		}
+		recorded += time.Since(t0)
 		ids, _, err := d.TopK(logits, 1, vocab, 1)
 		if err != nil {
 			return 0, err
@@ -166,19 +170,30 @@ func decode7B(d kernels.Device, t quant.Type, tokens, nl int, copyBW float64) er
 			return err
 		}
 	}
-	t0 := time.Now()
+	if wd, ok := d.(*webgpu.Device); ok {
+		wd.ResetRecordStats()
+		defer printStats(wd, tokens)
+	}
+	start = time.Now()
+	recorded = 0
 	for i := 0; i < tokens; i++ {
 		if id, err = step(pos, id); err != nil {
 			return err
 		}
 		pos++
 	}
-	el := time.Since(t0)
+	el := time.Since(start)
 	tps := float64(tokens) / el.Seconds()
 	// Reading the weights once per token is the floor; compare with the
 	// copy bandwidth's read half plus write half, i.e. bytes moved per second.
 	limit := copyBW / float64(weightBytes)
-	fmt.Printf("decode %s: %.1f tokens/s (%.2f ms/token) at positions 8..%d; bandwidth limit %.1f tokens/s; ratio %.2f\n",
-		t, tps, 1e3/tps, pos-1, limit, tps/limit)
+	resident, err := residentCopy(d)
+	if err != nil {
+		return err
+	}
+	limitHere := resident / float64(weightBytes)
+	fmt.Printf("decode %s: with the model resident the copy bandwidth is %.1f GB/s: limit %.1f tokens/s, ratio %.2f\n", t, resident/1e9, limitHere, tps/limitHere)
+	fmt.Printf("decode %s: %.1f tokens/s (%.2f ms/token, %.2f ms of it recording on the CPU) at positions 8..%d; bandwidth limit %.1f tokens/s; ratio %.2f\n",
+		t, tps, 1e3/tps, recorded.Seconds()*1e3/float64(tokens), pos-1, limit, tps/limit)
 	return nil
 }

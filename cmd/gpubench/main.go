@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -31,15 +32,44 @@ func main() {
 	iters := flag.Int("iters", 200, "matvecs per timing")
 	shapes := flag.String("shapes", "", "matvec workgroup shapes to sweep, e.g. 32x2x2,16x4x1 (TPRxRPWxRPT); empty: the device's choice")
 	layers := flag.Int("layers", 32, "decode layers")
+	flag.IntVar(&ballastMB, "ballast", 0, "diagnosis: first allocate this many MB of weights that stay unused")
+	flag.BoolVar(&ballastUpload, "ballast-upload", true, "diagnosis: upload the ballast (UploadMatrix) rather than only allocating it (NewBuffer)")
+	flag.StringVar(&mvShapes, "mv", "4096x4096,4096x11008,11008x4096", "matvec shapes (rows×cols)")
+	probe := flag.Bool("probe", false, "sweep the read-bandwidth probe over workgroup counts and unrolls, then exit")
+	tiledList := flag.String("tiled", "", "tiled matvec shapes to sweep, e.g. 8x2,4x4 (SxU); empty: the device's choice")
+	flag.IntVar(&coldBytes, "cold", 512<<20, "matvec weights rotated over (bytes), so they come from memory rather than the last-level cache")
 	flag.IntVar(&submitEvery, "submit", 0, "commands per submit (0: the device default)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
-	if err := run(*formats, *decode, *shapes, *tokens, *iters, *layers); err != nil {
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gpubench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *probe {
+		if err := readProbe(); err != nil {
+			fmt.Fprintln(os.Stderr, "gpubench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*formats, *decode, *shapes, *tiledList, *tokens, *iters, *layers); err != nil {
 		fmt.Fprintln(os.Stderr, "gpubench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-var submitEvery int
+var submitEvery, coldBytes int
+var mvShapes string
+var ballastMB int
+var ballastUpload bool
 
 func parseTypes(s string) ([]quant.Type, error) {
 	var out []quant.Type
@@ -56,7 +86,7 @@ func parseTypes(s string) ([]quant.Type, error) {
 	return out, nil
 }
 
-func run(formatList, decodeList, shapeList string, tokens, iters, layers int) error {
+func run(formatList, decodeList, shapeList, tiledList string, tokens, iters, layers int) error {
 	fmts, err := parseTypes(formatList)
 	if err != nil {
 		return err
@@ -76,16 +106,37 @@ func run(formatList, decodeList, shapeList string, tokens, iters, layers int) er
 			shapes = append(shapes, sh)
 		}
 	}
+	tshapes := []webgpu.TiledShape{{}}
+	if tiledList != "" {
+		tshapes = nil
+		for _, s := range strings.Split(tiledList, ",") {
+			var sh webgpu.TiledShape
+			if _, err := fmt.Sscanf(s, "%dx%d", &sh.S, &sh.U); err != nil {
+				return fmt.Errorf("tiled shape %q: %v", s, err)
+			}
+			tshapes = append(tshapes, sh)
+		}
+	}
+	type combo struct {
+		m webgpu.MatShape
+		t webgpu.TiledShape
+	}
+	var combos []combo
 	for _, sh := range shapes {
-		d, err := webgpu.New(webgpu.Options{Timeout: 5 * time.Minute, MatShape: sh, SubmitEvery: submitEvery})
+		for _, ts := range tshapes {
+			combos = append(combos, combo{sh, ts})
+		}
+	}
+	for _, c := range combos {
+		d, err := webgpu.New(webgpu.Options{Timeout: 5 * time.Minute, MatShape: c.m, TiledShape: c.t, SubmitEvery: submitEvery})
 		if err != nil {
 			return err
 		}
 		for _, l := range d.TuneLog() {
 			fmt.Println("start-up shape timing:", l)
 		}
-		ms := d.MatShape()
-		fmt.Printf("device: %s, matrix workgroups %d threads/row × %d row groups × %d rows/thread\n", d.Name(), ms.TPR, ms.RPW, ms.RPT)
+		ms, ts := d.MatShape(), d.TiledShape()
+		fmt.Printf("device: %s, matrix workgroups %d threads/row × %d row groups × %d rows/thread; tiled matvec %d slices × %d blocks/step\n", d.Name(), ms.TPR, ms.RPW, ms.RPT, ts.S, ts.U)
 		// Warm up: GPUs idle at low clocks and take a second or two of load to
 		// reach full speed; measuring earlier halves every number.
 		for t0 := time.Now(); time.Since(t0) < 3*time.Second; {
@@ -97,6 +148,11 @@ func run(formatList, decodeList, shapeList string, tokens, iters, layers int) er
 		if err != nil {
 			return err
 		}
+		if ballastMB > 0 {
+			if err := ballast(d, ballastMB, ballastUpload); err != nil {
+				return err
+			}
+		}
 		if err := dispatchCost(d); err != nil {
 			return err
 		}
@@ -104,14 +160,21 @@ func run(formatList, decodeList, shapeList string, tokens, iters, layers int) er
 		bw := max(eng, sha)
 		fmt.Printf("copy bandwidth (bytes read + written): copy engine %.1f GB/s, compute shader %.1f GB/s; using %.1f GB/s\n", eng/1e9, sha/1e9, bw/1e9)
 		for _, t := range fmts {
-			for _, sh := range [][2]int{{4096, 4096}, {4096, 11008}, {11008, 4096}} {
+			for _, f := range strings.Split(mvShapes, ",") {
+				var sh [2]int
+				if _, err := fmt.Sscanf(f, "%dx%d", &sh[0], &sh[1]); err != nil {
+					return fmt.Errorf("matvec shape %q: %v", f, err)
+				}
 				r, err := matvec(d, t, sh[0], sh[1], iters)
 				if err != nil {
 					return err
 				}
-				fmt.Printf("matvec %-5s %5d×%-5d %8.1f µs  %7.1f GB/s of weights  %.2f of copy bandwidth\n",
-					t, sh[0], sh[1], r.perCall.Seconds()*1e6, r.bw/1e9, r.bw/bw)
+				fmt.Printf("matvec %-5s %5d×%-5d %8.1f µs  %7.1f GB/s of weights  %.2f of copy bandwidth at start, %.2f of copy bandwidth with these weights resident (%.0f GB/s) (%d matrices, %.0f MB, rotated; %.1f µs recording)\n",
+					t, sh[0], sh[1], r.perCall.Seconds()*1e6, r.bw/1e9, r.bw/bw, r.bw/r.copyHere, r.copyHere/1e9, r.copies, float64(r.copies)*r.bytes/1e6, r.record.Seconds()*1e6)
 			}
+		}
+		if e2, s2, err := d.CopyBandwidth(256<<20, 50); err == nil {
+			fmt.Printf("copy bandwidth again after the matvecs: copy engine %.1f GB/s, compute shader %.1f GB/s\n", e2/1e9, s2/1e9)
 		}
 		for _, t := range []quant.Type{quant.Q4_K, quant.Q8_0, quant.F16} {
 			for _, batch := range []int{8, 32, 128} {
@@ -161,21 +224,48 @@ func weights(t quant.Type, rows, cols int, rng *rand.Rand) ([]byte, error) {
 }
 
 type mvResult struct {
-	perCall time.Duration
-	bw      float64
+	perCall   time.Duration
+	bw, bytes float64
+	copies    int
+	record    time.Duration // CPU time per call spent recording
+	copyHere  float64       // compute-shader copy bandwidth measured with the matrices resident
 }
 
+// matvec times iters dependent matrix×vector products cycling over enough
+// copies of one rows×cols matrix to fill coldBytes: a single matrix that
+// fits the GPU's last-level cache (50+ MB) would be read from there and
+// overstate memory bandwidth; a 7B decode never reuses weights so soon.
 func matvec(d kernels.Device, t quant.Type, rows, cols, iters int) (mvResult, error) {
 	rng := rand.New(rand.NewPCG(uint64(rows), uint64(cols)))
 	data, err := weights(t, rows, cols, rng)
 	if err != nil {
 		return mvResult{}, err
 	}
-	m, err := d.UploadMatrix(t, rows, cols, data)
+	// A power of two up to 64 copies: dispatch i uses copy i mod copies and
+	// parameter slot i mod 64 (DefaultSubmitEvery), so the pairs repeat and
+	// the device's bind-group cache hits, as it does in decoding. Other
+	// counts would time bind-group creation on the CPU.
+	copies := 1
+	for copies < 64 && copies*len(data) < coldBytes {
+		copies *= 2
+	}
+	ms := make([]kernels.Matrix, 0, copies)
+	defer func() {
+		for _, m := range ms {
+			m.Release()
+		}
+	}()
+	for i := 0; i < copies; i++ {
+		m, err := d.UploadMatrix(t, rows, cols, data)
+		if err != nil {
+			return mvResult{}, err
+		}
+		ms = append(ms, m)
+	}
+	copyHere, err := residentCopy(d)
 	if err != nil {
 		return mvResult{}, err
 	}
-	defer m.Release()
 	x, err := d.NewBuffer(cols)
 	if err != nil {
 		return mvResult{}, err
@@ -194,27 +284,35 @@ func matvec(d kernels.Device, t quant.Type, rows, cols, iters int) (mvResult, er
 		return mvResult{}, err
 	}
 	one := make([]float32, 1)
+	var rec time.Duration
 	timed := func(n int) (time.Duration, error) {
 		start := time.Now()
+		rec = 0
 		for i := 0; i < n; i++ {
-			if err := d.MatMul(y, m, x, 1); err != nil {
+			t0 := time.Now()
+			if err := d.MatMul(y, ms[i%len(ms)], x, 1); err != nil {
 				return 0, err
 			}
+			rec += time.Since(t0)
 		}
 		if err := d.Read(y, one); err != nil {
 			return 0, err
 		}
 		return time.Since(start), nil
 	}
-	if _, err := timed(10); err != nil {
+	if _, err := timed(128); err != nil { // also creates the bind groups
 		return mvResult{}, err
+	}
+	if wd, ok := d.(*webgpu.Device); ok {
+		wd.ResetRecordStats()
+		defer func() { printStats(wd, iters) }()
 	}
 	el, err := timed(iters)
 	if err != nil {
 		return mvResult{}, err
 	}
 	per := el / time.Duration(iters)
-	return mvResult{per, float64(len(data)) / per.Seconds()}, nil
+	return mvResult{per, float64(len(data)) / per.Seconds(), float64(len(data)), copies, rec / time.Duration(iters), copyHere}, nil
 }
 
 // dispatchCost times back-to-back tiny dispatches (a 256-value Add, each
@@ -305,4 +403,69 @@ func matmulBatch(d kernels.Device, t quant.Type, rows, cols, batch int) (time.Du
 		}
 	}
 	return 0, nil
+}
+
+// printStats prints where the CPU time of n calls went while recording.
+func printStats(d *webgpu.Device, n int) {
+	s := d.RecordStats()
+	per := func(t time.Duration) float64 { return t.Seconds() * 1e6 / float64(n) }
+	fmt.Printf("    per call: %.1f dispatches, %.2f submits, %.2f new bind groups; µs encoding %.1f, bind groups %.1f, finishing %.1f, parameters %.1f, submitting %.1f\n",
+		float64(s.Dispatches)/float64(n), float64(s.Submits)/float64(n), float64(s.BindGroups)/float64(n),
+		per(s.Encode), per(s.BindGroup), per(s.Finish), per(s.Params), per(s.Submit))
+}
+
+// readProbe prints read bandwidth by thread count and loads in flight.
+func readProbe() error {
+	d, err := webgpu.New(webgpu.Options{Timeout: 5 * time.Minute})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	for t0 := time.Now(); time.Since(t0) < 3*time.Second; {
+		if _, _, err := d.CopyBandwidth(256<<20, 50); err != nil {
+			return err
+		}
+	}
+	for _, g := range []int{128, 512, 2048, 8192} {
+		for _, u := range []int{1, 4, 8} {
+			bw, err := d.ReadBandwidth(128<<20, g, u, 50)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("read probe: %5d workgroups × 256 threads, %d loads/step: %7.1f GB/s\n", g, u, bw/1e9)
+		}
+	}
+	return nil
+}
+
+// ballast allocates mb MB of 64 MiB pieces that stay allocated and unused.
+func ballast(d kernels.Device, mb int, upload bool) error {
+	const rows, cols = 4096, 8192 // F16: 64 MiB
+	data := make([]byte, rows*cols*2)
+	for i := 0; i < mb/64; i++ {
+		if upload {
+			if _, err := d.UploadMatrix(quant.F16, rows, cols, data); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := d.NewBuffer(rows * cols / 2); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("ballast: %d MB (upload %v)\n", mb/64*64, upload)
+	return nil
+}
+
+// residentCopy measures the compute-shader copy bandwidth now. On the H200
+// we lend, the card's copy bandwidth falls (to ~45% with ~3.5 GB written)
+// as more device memory holds data (BENCH.md), so each ratio is also given
+// against the copy measured with the weights in question resident.
+func residentCopy(d kernels.Device) (float64, error) {
+	wd, ok := d.(*webgpu.Device)
+	if !ok {
+		return 0, fmt.Errorf("not a webgpu device")
+	}
+	_, sha, err := wd.CopyBandwidth(256<<20, 20)
+	return sha, err
 }

@@ -81,3 +81,70 @@ func (d *Device) copyBandwidth(bytes uint64, iters int, compute bool) (float64, 
 	}
 	return 2 * float64(bytes) * float64(iters) / el.Seconds(), nil
 }
+
+// ReadBandwidth times a read-only sweep of bytes of device memory by
+// groups workgroups of 256 threads, each thread keeping unroll loads in
+// flight per loop step (shaders/readprobe.wgsl). It returns bytes read per
+// second: what a kernel of that many threads can draw from memory.
+func (d *Device) ReadBandwidth(bytes uint64, groups, unroll, iters int) (float64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.usable(); err != nil {
+		return 0, err
+	}
+	if groups <= 0 || unroll <= 0 || unroll > 16 || iters <= 0 {
+		return 0, fmt.Errorf("webgpu: ReadBandwidth(%d, %d, %d, %d)", bytes, groups, unroll, iters)
+	}
+	bytes = min(bytes, d.bindLimit) &^ 255
+	type probe struct {
+		U, Last int
+		Us      []int
+	}
+	pd := probe{U: unroll, Last: unroll - 1}
+	for i := 0; i < unroll; i++ {
+		pd.Us = append(pd.Us, i)
+	}
+	src, err := render("readprobe.wgsl", pd)
+	if err != nil {
+		return 0, err
+	}
+	k, err := d.newKernel("readprobe", src, true, false)
+	if err != nil {
+		return 0, err
+	}
+	defer k.destroy()
+	x, err := d.createBuffer("probe src", bytes, storageUsage)
+	if err != nil {
+		return 0, err
+	}
+	xid := d.track(x)
+	defer d.releaseGPU(x, xid)
+	ysize := uint64(groups) * 256 * 16
+	y, err := d.createBuffer("probe dst", ysize, storageUsage)
+	if err != nil {
+		return 0, err
+	}
+	yid := d.track(y)
+	defer d.releaseGPU(y, yid)
+	run := func(n int) (time.Duration, error) {
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			sp := []span{{buf: x, id: xid, size: bytes}, {buf: y, id: yid, size: ysize}}
+			if err := d.rec.dispatch(k, []uint32{uint32(bytes / 16)}, sp, uint32(groups), 1, 1); err != nil {
+				return 0, err
+			}
+		}
+		if _, err := d.readBytes(y, 0, 4); err != nil {
+			return 0, err
+		}
+		return time.Since(start), nil
+	}
+	if _, err := run(2); err != nil {
+		return 0, err
+	}
+	el, err := run(iters)
+	if err != nil {
+		return 0, err
+	}
+	return float64(bytes) * float64(iters) / el.Seconds(), nil
+}

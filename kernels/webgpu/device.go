@@ -30,6 +30,9 @@ type Options struct {
 	// SubmitEvery is how many recorded commands one submit carries (zero:
 	// DefaultSubmitEvery).
 	SubmitEvery int
+	// TiledShape, when non-zero, fixes the tiled matvec's shape (benchmarks
+	// sweep it); zero picks the default.
+	TiledShape TiledShape
 }
 
 // DefaultTimeout is generous because lavapipe runs big matmuls at ~1 GB/s.
@@ -45,6 +48,7 @@ type Device struct {
 	name    string
 	cpuLike bool // lavapipe or another CPU adapter: prefer narrow workgroups
 	shape   MatShape
+	tshape  TiledShape
 	tuneLog []string
 
 	submitEvery int
@@ -78,7 +82,7 @@ func (d *Device) track(buf *wgpu.Buffer) uint64 {
 var _ kernels.Device = (*Device)(nil)
 
 func newDevice(dev *wgpu.Device, name string, cpuLike bool, opts Options) (*Device, error) {
-	d := &Device{dev: dev, queue: dev.Queue(), name: name, cpuLike: cpuLike, timeout: opts.Timeout, shape: opts.MatShape}
+	d := &Device{dev: dev, queue: dev.Queue(), name: name, cpuLike: cpuLike, timeout: opts.Timeout, shape: opts.MatShape, tshape: opts.TiledShape}
 	if d.timeout <= 0 {
 		d.timeout = DefaultTimeout
 	}

@@ -51,6 +51,7 @@ func (s MatShape) rowsPerGroup(nb int) int { return s.RPW * s.RPT }
 
 // opKernels are the pipelines New compiles.
 type opKernels struct {
+	tiled   map[quant.Type]*kernel // NB = 1, tiled layouts (matvec_tiled.wgsl)
 	matvec  map[quant.Type]*kernel // NB = 1
 	matmul  map[quant.Type]*kernel // NB = matBatch
 	embed   map[quant.Type]*kernel
@@ -61,6 +62,7 @@ type opKernels struct {
 	copy    *kernel
 	topk    *kernel
 	shape   MatShape
+	tshape  TiledShape
 }
 
 // matBatch is how many batch rows one matmul workgroup serves.
@@ -70,7 +72,7 @@ const matBatch = 8
 var weightTypes = []quant.Type{quant.F32, quant.F16, quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q5_K, quant.Q6_K, quant.Q3_K, quant.Q2_K}
 
 func (o *opKernels) destroy() {
-	for _, m := range []map[quant.Type]*kernel{o.matvec, o.matmul, o.embed} {
+	for _, m := range []map[quant.Type]*kernel{o.tiled, o.matvec, o.matmul, o.embed} {
 		for _, k := range m {
 			k.destroy()
 		}
@@ -168,8 +170,12 @@ func (d *Device) buildKernels() error {
 	o.matvec = map[quant.Type]*kernel{}
 	o.matmul = map[quant.Type]*kernel{}
 	o.embed = map[quant.Type]*kernel{}
+	o.tiled = map[quant.Type]*kernel{}
 	var err error
 	if o.shape, err = d.chooseShape(); err != nil {
+		return err
+	}
+	if o.tshape, err = d.chooseTiledShape(); err != nil {
 		return err
 	}
 	common, err := snippet("formats.wgsl", "common", nil)
@@ -201,6 +207,11 @@ func (d *Device) buildKernels() error {
 				o.matvec[t] = k
 			} else {
 				o.matmul[t] = k
+			}
+		}
+		if tiled(t, 256) {
+			if o.tiled[t], err = d.tiledKernel(t, o.tshape, common, deq); err != nil {
+				return err
 			}
 		}
 		src, err := render("embed.wgsl", matData{Common: common, Deq: deq})
@@ -237,3 +248,63 @@ func (d *Device) buildKernels() error {
 
 // MatShape reports the matrix kernels' workgroup shape in use.
 func (d *Device) MatShape() MatShape { return d.kern.shape }
+
+// TiledShape is the tiled matvec's shape: S column slices per tile of 32
+// rows (a workgroup of 32·S threads) and U blocks per loop step.
+type TiledShape struct{ S, U int }
+
+func (s TiledShape) valid() bool { return s.S >= 1 && s.S <= 8 && s.U >= 1 && s.U <= 8 }
+
+// defaultTiled suits GPUs (an H200 sweep, BENCH.md); CPU adapters run one
+// slice (a thread per row already fills their SIMD lanes).
+var (
+	defaultTiled = TiledShape{S: 8, U: 2}
+	cpuTiled     = TiledShape{S: 1, U: 2}
+)
+
+func (d *Device) chooseTiledShape() (TiledShape, error) {
+	switch {
+	case d.tshape != (TiledShape{}):
+		if !d.tshape.valid() {
+			return TiledShape{}, fmt.Errorf("webgpu: tiled matvec shape %+v: want 1 ≤ S ≤ 8, 1 ≤ U ≤ 8", d.tshape)
+		}
+		return d.tshape, nil
+	case d.cpuLike:
+		return cpuTiled, nil
+	}
+	return defaultTiled, nil
+}
+
+// TiledShape reports the tiled matvec's shape in use.
+func (d *Device) TiledShape() TiledShape { return d.kern.tshape }
+
+type tiledData struct {
+	S, U, ULast, WG, VPB int
+	Us, URest            []int
+	Common, Deq, Dot     string
+}
+
+func (d *Device) tiledKernel(t quant.Type, sh TiledShape, common, deq string) (*kernel, error) {
+	dot, err := snippet("tileddot.wgsl", t.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	td := tiledData{S: sh.S, U: sh.U, ULast: sh.U - 1, WG: 32 * sh.S, VPB: blockWeights(t) / 4, Common: common, Deq: deq, Dot: dot}
+	for i := 0; i < sh.U; i++ {
+		td.Us = append(td.Us, i)
+	}
+	td.URest = td.Us[1:]
+	src, err := render("matvec_tiled.wgsl", td)
+	if err != nil {
+		return nil, err
+	}
+	return d.newKernel("matvec_tiled_"+t.String(), src, true, true, false)
+}
+
+// blockWeights is how many weights one tiled bdot covers.
+func blockWeights(t quant.Type) int {
+	if t == quant.Q4_K {
+		return 256
+	}
+	return 32
+}

@@ -15,8 +15,9 @@ type Matrix struct {
 	d          *Device
 	t          quant.Type
 	rows, cols int
-	rs         int // words per row (per-row part)
-	nu         int // 32-weight units per row
+	rs         int  // words per row (per-row part); 16-byte chunks per row when tiled
+	nu         int  // 32-weight units per row
+	tiled      bool // rows interleaved in tiles (matvec_tiled.wgsl)
 	wins       []window
 	released   bool
 }
@@ -27,6 +28,7 @@ type window struct {
 	row0 int
 	rows int
 	so   int // word offset of the scale array (Q8_0, Q4_0)
+	rs   int // the shaders' row stride: Matrix.rs, or the padded rows when tiled
 }
 
 func (w window) span() span { return span{buf: w.buf, id: w.id, size: w.buf.Size()} }
@@ -111,13 +113,24 @@ func (d *Device) UploadMatrix(t quant.Type, rows, cols int, data []byte) (kernel
 		perRow += uint64(cols/32) * 2
 	}
 	winRows := int((d.bindLimit - 16) / perRow)
+	tile := tiled(t, cols)
+	if tile {
+		// Windows hold whole tiles of rows; the last tile is padded.
+		winRows = winRows / tileRows * tileRows
+	}
 	if winRows < 1 {
 		return nil, fmt.Errorf("webgpu: UploadMatrix: one row of %d %s weights exceeds the %d-byte binding limit", cols, t, d.bindLimit)
 	}
-	m := &Matrix{d: d, t: t, rows: rows, cols: cols, rs: rs, nu: cols / 32}
+	m := &Matrix{d: d, t: t, rows: rows, cols: cols, rs: rs, nu: cols / 32, tiled: tile}
 	for r0 := 0; r0 < rows; r0 += winRows {
 		n := min(winRows, rows-r0)
-		packed, so := repack(t, cols, n, rs, data[r0*rb:(r0+n)*rb])
+		var packed []byte
+		var so int
+		if tile {
+			packed, so = repackTiled(t, cols, n, data[r0*rb:(r0+n)*rb])
+		} else {
+			packed, so = repack(t, cols, n, rs, data[r0*rb:(r0+n)*rb])
+		}
 		// Shaders read windows as vec4<u32>: pad to whole 16-byte chunks.
 		for len(packed)%16 != 0 {
 			packed = append(packed, 0)
@@ -127,10 +140,14 @@ func (d *Device) UploadMatrix(t quant.Type, rows, cols int, data []byte) (kernel
 			m.releaseLocked()
 			return nil, err
 		}
-		m.wins = append(m.wins, window{buf: buf, id: d.track(buf), row0: r0, rows: n, so: so})
-		if err := d.queue.WriteBuffer(buf, 0, packed); err != nil {
+		w := window{buf: buf, id: d.track(buf), row0: r0, rows: n, so: so, rs: rs}
+		if tile {
+			w.rs = (n + tileRows - 1) / tileRows * tileRows
+		}
+		m.wins = append(m.wins, w)
+		if err := d.upload(buf, packed); err != nil {
 			m.releaseLocked()
-			return nil, d.fail("uploading weights", err)
+			return nil, err
 		}
 		// Push the write out now so staging memory does not pile up.
 		if _, err := d.queue.Submit(); err != nil {
@@ -139,6 +156,29 @@ func (d *Device) UploadMatrix(t quant.Type, rows, cols int, data []byte) (kernel
 		}
 	}
 	return m, nil
+}
+
+// uploadPiece is the most one WriteBuffer carries. gogpu stages a larger
+// write in a one-off mapped buffer; on an H200 every kernel ran 2–4× slower
+// once a process had staged about 1.5 GB that way (BENCH.md), while writes
+// of at most its 256 KiB staging chunks reuse the same few chunks.
+const uploadPiece = 256 << 10
+
+// upload writes data to the start of buf in pieces, submitting every 16 MiB
+// so that staging chunks are recycled as the copies complete.
+func (d *Device) upload(buf *wgpu.Buffer, data []byte) error {
+	for off := 0; off < len(data); off += uploadPiece {
+		end := min(off+uploadPiece, len(data))
+		if err := d.queue.WriteBuffer(buf, uint64(off), data[off:end]); err != nil {
+			return d.fail("uploading weights", err)
+		}
+		if end%(16<<20) == 0 {
+			if _, err := d.queue.Submit(); err != nil {
+				return d.fail("uploading weights", err)
+			}
+		}
+	}
+	return nil
 }
 
 func (m *Matrix) releaseLocked() {

@@ -88,7 +88,7 @@ func (d *Device) Embed(dst kernels.Buffer, table kernels.Matrix, ids []int32) er
 				continue
 			}
 			if p == nil {
-				p = []uint32{0, uint32(m.nu), uint32(m.rs), uint32(w.so), uint32(m.cols / 4)}
+				p = []uint32{0, uint32(m.nu), uint32(w.rs), uint32(w.so), uint32(m.cols / 4)}
 			}
 			p = append(p, uint32(j), uint32(int(id)-w.row0))
 			if (len(p)-5)/2 == chunk {
@@ -170,13 +170,23 @@ func (d *Device) MatMul(dst kernels.Buffer, w kernels.Matrix, x kernels.Buffer, 
 	if err != nil {
 		return err
 	}
+	if rows == 1 && m.tiled {
+		k := d.kern.tiled[m.t]
+		for _, win := range m.wins {
+			p := []uint32{uint32(win.rows), uint32(m.cols / blockWeights(m.t)), uint32(win.rs), uint32(win.so), uint32(win.row0)}
+			if err := d.rec.dispatch(k, p, []span{win.span(), sp[0], out.whole()}, uint32(ceilDiv(win.rows, tileRows)), 1, 1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	sh := d.kern.shape
 	k, nb := d.kern.matvec[m.t], 1
 	if rows > 1 {
 		k, nb = d.kern.matmul[m.t], matBatch
 	}
 	for _, win := range m.wins {
-		p := []uint32{uint32(win.rows), uint32(m.nu), uint32(m.rs), uint32(win.so), uint32(rows), uint32(m.rows), uint32(win.row0), uint32(m.cols / 4)}
+		p := []uint32{uint32(win.rows), uint32(m.nu), uint32(win.rs), uint32(win.so), uint32(rows), uint32(m.rows), uint32(win.row0), uint32(m.cols / 4)}
 		if err := d.rec.dispatch(k, p, []span{win.span(), sp[0], out.whole()}, uint32(ceilDiv(win.rows, sh.rowsPerGroup(nb))), uint32(ceilDiv(rows, nb)), 1); err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package webgpu
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/gogpu/wgpu"
 )
@@ -51,6 +52,31 @@ type recorder struct {
 	// copyUse records how buffers were used by copies in the open encoder:
 	// gogpu rejects one encoder that copies both from and into a buffer.
 	copyUse map[*wgpu.Buffer]bool // true: copy source, false: destination
+	stats   RecordStats
+}
+
+// RecordStats splits the CPU time spent recording and submitting work
+// (benchmarks print it to tell CPU-bound from GPU-bound decoding).
+type RecordStats struct {
+	Dispatches, Submits, BindGroups int
+	// Encode: SetPipeline/SetBindGroup/Dispatch; BindGroup: creating bind
+	// groups on a cache miss; Finish: ending passes and encoders; Params:
+	// writing the parameter arena; Submit: queue submits.
+	Encode, BindGroup, Finish, Params, Submit time.Duration
+}
+
+// RecordStats returns the counters since the last ResetRecordStats.
+func (d *Device) RecordStats() RecordStats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rec.stats
+}
+
+// ResetRecordStats zeroes the counters.
+func (d *Device) ResetRecordStats() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rec.stats = RecordStats{}
 }
 
 func (r *recorder) dummySpan() span { return span{buf: r.dummy, id: r.dumID, size: 256} }
@@ -204,10 +230,13 @@ func (r *recorder) flush() error {
 	if r.enc == nil {
 		return nil
 	}
+	t0 := time.Now()
 	if err := r.endPass(); err != nil {
 		return err
 	}
 	cb, err := r.enc.Finish()
+	t1 := time.Now()
+	r.stats.Finish += t1.Sub(t0)
 	r.enc = nil
 	r.count = 0
 	clear(r.copyUse)
@@ -223,7 +252,12 @@ func (r *recorder) flush() error {
 			return r.d.fail("writing parameters", err)
 		}
 	}
-	if _, err := r.d.queue.Submit(cb); err != nil {
+	t2 := time.Now()
+	r.stats.Params += t2.Sub(t1)
+	_, err = r.d.queue.Submit(cb)
+	r.stats.Submit += time.Since(t2)
+	r.stats.Submits++
+	if err != nil {
 		return r.d.fail("submitting", err)
 	}
 	return nil
@@ -275,6 +309,7 @@ func (r *recorder) dispatch(k *kernel, p []uint32, spans []span, x, y, z uint32)
 	if err != nil {
 		return err
 	}
+	t0 := time.Now()
 	pass, err := r.computePass()
 	if err != nil {
 		return err
@@ -282,6 +317,8 @@ func (r *recorder) dispatch(k *kernel, p []uint32, spans []span, x, y, z uint32)
 	pass.SetPipeline(k.pipe)
 	pass.SetBindGroup(0, bg, nil)
 	pass.Dispatch(x, y, z)
+	r.stats.Encode += time.Since(t0)
+	r.stats.Dispatches++
 	r.count++
 	return nil
 }
@@ -299,7 +336,10 @@ func (r *recorder) bindGroup(k *kernel, poff int, spans []span) (*wgpu.BindGroup
 	for i, s := range spans {
 		entries = append(entries, wgpu.BindGroupEntry{Binding: uint32(i + 1), Buffer: s.buf, Offset: s.off, Size: s.size})
 	}
+	t0 := time.Now()
 	g, err := r.d.dev.CreateBindGroup(&wgpu.BindGroupDescriptor{Label: k.name, Layout: k.layout, Entries: entries})
+	r.stats.BindGroup += time.Since(t0)
+	r.stats.BindGroups++
 	if err != nil {
 		return nil, r.d.fail("creating a bind group for "+k.name, err)
 	}

@@ -9,16 +9,14 @@
 //
 // Device layouts (all u32-aligned; repacked by matrix.go on upload):
 //   F32   row-major f32 bits; rs = cols.
-//   F16   row-major, two halves per u32 (low half = even column); rs = cols/2.
-//   Q8_0  structure of arrays: the 32 int8 quants of every block, 8 words per
-//         block, row-major (rs = cols/32*8); then at word so the f16 scales of
-//         all the window's blocks, two per word (block g in word so+g/2, low
-//         half when g is even). 34 bytes/block as in GGUF, now aligned.
-//   Q4_0  same idea: 16 bytes of nibbles per block (4 words, GGUF order: byte
-//         l holds weight l in its low and weight l+16 in its high nibble), then
-//         the f16 scales two per word at so. 18 bytes/block.
-//   Q4_K  GGUF block unchanged (144 bytes = 36 words): word 0 = d|dmin (f16),
-//         words 1-3 = 12 bytes of 6-bit scales/mins, words 4-35 = qs.
+//   F16, Q8_0, Q4_0, Q4_K: the tiled layout of tiled.go (16-byte chunks,
+//         chunk-major: chunk c of every row, then chunk c+1; Q8_0/Q4_0
+//         scales block-major at word so); rs is then the window's rows
+//         rounded up to 32. Bytes within a chunk are
+//         GGUF's: F16 two halves per word (low = even column); Q8_0 16 int8
+//         quants; Q4_0 a block's 16 nibble bytes (byte l holds weight l low,
+//         l+16 high); Q4_K 144-byte blocks as 9 chunks, the header (d|dmin,
+//         12 bytes of 6-bit scales/mins) then 128 bytes of qs.
 //   Q5_K  GGUF block unchanged (176 bytes = 44 words): d|dmin, scales (1-3),
 //         qh (4-11), qs (12-43).
 //   Q6_K  GGUF block (210 bytes) padded to 212 (53 words): ql (0-31),
@@ -40,6 +38,14 @@ fn wd(i: u32) -> u32 { return W[i >> 2u][i & 3u]; }
 fn wbyte(base: u32, n: u32) -> u32 { return (wd(base + n / 4u) >> (8u * (n % 4u))) & 255u; }
 // byte n of the 16 bytes in v
 fn vbyte(v: vec4<u32>, n: u32) -> u32 { return (v[n / 4u] >> (8u * (n % 4u))) & 255u; }
+// vec4 index of chunk c of row r in the tiled layout (tiled.go); rr is
+// the window's padded row count.
+fn tile_at(r: u32, c: u32, rr: u32) -> u32 { return c * rr + r; }
+// the f16 scale of block b of row r in the tiled layout (Q8_0, Q4_0).
+fn tile_scale(r: u32, b: u32, rr: u32, so: u32) -> f32 {
+  let h = b * rr + r;
+  return half_at(wd(so + h / 2u), (h & 1u) == 1u);
+}
 fn half_at(word: u32, hi: bool) -> f32 {
   let v = unpack2x16float(word);
   return select(v.x, v.y, hi);
@@ -56,10 +62,11 @@ fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>
 {{end}}
 
 {{define "F16"}}
+// tiled: unit u is chunks 4u..4u+3; rs = padded rows.
 fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
-  let b = (r * rs + u * 16u) / 4u;
+  let t = tile_at(r, 4u * u, rs);
   for (var i = 0u; i < 4u; i++) {
-    let v = W[b + i];
+    let v = W[t + rs * i];
     (*o)[2u * i] = vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y));
     (*o)[2u * i + 1u] = vec4<f32>(unpack2x16float(v.z), unpack2x16float(v.w));
   }
@@ -67,12 +74,12 @@ fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>
 {{end}}
 
 {{define "Q8_0"}}
+// tiled: unit u is chunks 2u, 2u+1; rs = padded rows.
 fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
-  let g = r * (rs / 8u) + u;
-  let d = half_at(wd(so + g / 2u), (g & 1u) == 1u);
-  let b = (r * rs + u * 8u) / 4u;
-  let v0 = W[b];
-  let v1 = W[b + 1u];
+  let d = tile_scale(r, u, rs, so);
+  let t = tile_at(r, 2u * u, rs);
+  let v0 = W[t];
+  let v1 = W[t + rs];
   (*o)[0] = d * sbytes(v0.x);
   (*o)[1] = d * sbytes(v0.y);
   (*o)[2] = d * sbytes(v0.z);
@@ -85,10 +92,10 @@ fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>
 {{end}}
 
 {{define "Q4_0"}}
+// tiled: unit u is chunk u; rs = padded rows.
 fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
-  let g = r * (rs / 4u) + u;
-  let d = half_at(wd(so + g / 2u), (g & 1u) == 1u);
-  let v = W[(r * rs + u * 4u) / 4u];
+  let d = tile_scale(r, u, rs, so);
+  let v = W[tile_at(r, u, rs)];
   let m = vec4<f32>(8.0);
   (*o)[0] = d * (nib(v.x) - m);
   (*o)[1] = d * (nib(v.y) - m);
@@ -102,30 +109,28 @@ fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>
 {{end}}
 
 {{define "Q4_K"}}
-fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
-  // base in vec4s: a block is 9 vec4s (header, then 8 of qs).
-  let base = (r * rs + (u / 8u) * 36u) / 4u;
-  let s = u % 8u;
-  let h = W[base];
-  let dm = unpack2x16float(h.x);
-  // 12 bytes of 6-bit scales and mins: bytes 0-11 of h.yzw.
-  let sv = vec4<u32>(h.y, h.z, h.w, 0u);
-  var sc: u32;
-  var mn: u32;
+// scale and min of sub-block s (0..7) from the 12 scale bytes in sv.xyz.
+fn q4k_scale_min(sv: vec4<u32>, s: u32) -> vec2<f32> {
   if (s < 4u) {
-    sc = vbyte(sv, s) & 63u;
-    mn = vbyte(sv, s + 4u) & 63u;
-  } else {
-    sc = (vbyte(sv, s + 4u) & 15u) | ((vbyte(sv, s - 4u) >> 6u) << 4u);
-    mn = (vbyte(sv, s + 4u) >> 4u) | ((vbyte(sv, s) >> 6u) << 4u);
+    return vec2<f32>(f32(vbyte(sv, s) & 63u), f32(vbyte(sv, s + 4u) & 63u));
   }
-  let d = dm.x * f32(sc);
-  let m = vec4<f32>(dm.y * f32(mn));
-
-  let q = base + 1u + 2u * (s / 2u);
+  return vec2<f32>(f32((vbyte(sv, s + 4u) & 15u) | ((vbyte(sv, s - 4u) >> 6u) << 4u)),
+                   f32((vbyte(sv, s + 4u) >> 4u) | ((vbyte(sv, s) >> 6u) << 4u)));
+}
+// tiled: block u/8 is chunks 9(u/8) (header) and 9(u/8)+1..+8 (qs);
+// rs = padded rows.
+fn deq32(r: u32, u: u32, rs: u32, so: u32, o: ptr<function, array<vec4<f32>, 8>>) {
+  let t = tile_at(r, 9u * (u / 8u), rs);
+  let s = u % 8u;
+  let h = W[t];
+  let dm = unpack2x16float(h.x);
+  let sm = q4k_scale_min(vec4<u32>(h.y, h.z, h.w, 0u), s);
+  let d = dm.x * sm.x;
+  let m = vec4<f32>(dm.y * sm.y);
+  let q = t + rs * (1u + 2u * (s / 2u));
   let sh = 4u * (s % 2u);
   let q0 = W[q] >> vec4<u32>(sh);
-  let q1 = W[q + 1u] >> vec4<u32>(sh);
+  let q1 = W[q + rs] >> vec4<u32>(sh);
   (*o)[0] = d * nib(q0.x) - m;
   (*o)[1] = d * nib(q0.y) - m;
   (*o)[2] = d * nib(q0.z) - m;
