@@ -63,6 +63,9 @@ type Node struct {
 	stats   pipeline.Stats
 	// assignCancel stops the assignment being set up (a newer one arrived).
 	assignCancel context.CancelFunc
+	// hand is the assignment taken last and whether it has ended (set up
+	// failed or its pipeline stopped): see takeAssign.
+	hand handAssign
 
 	wg sync.WaitGroup
 }
@@ -165,6 +168,9 @@ func (n *Node) loop(ctx context.Context) error {
 			err := n.assign(ctx, actx, a)
 			acancel()
 			if err != nil {
+				n.mu.Lock()
+				n.hand.end(a.Epoch)
+				n.mu.Unlock()
 				n.log.Error("assignment failed", "epoch", a.Epoch, "err", err)
 				n.status(ctx, a.Epoch, swarm.StateFailed, err.Error())
 			}
@@ -187,10 +193,15 @@ func (n *Node) inboxLoop(ctx context.Context, assigns chan<- *swarm.Assign) {
 			switch m := b.(type) {
 			case *swarm.Assign:
 				n.mu.Lock()
-				if n.assignCancel != nil {
+				take := n.hand.take(m)
+				if take && n.assignCancel != nil {
 					n.assignCancel()
 				}
 				n.mu.Unlock()
+				if !take {
+					n.log.Warn("ignored an assignment for the epoch in hand", "epoch", m.Epoch, "stage", m.Stage)
+					continue
+				}
 				select {
 				case assigns <- m:
 				case <-ctx.Done():
@@ -354,6 +365,7 @@ func (n *Node) assign(ctx, setup context.Context, a *swarm.Assign) error {
 		err := srv.Run(sctx)
 		n.mu.Lock()
 		n.stats = srv.Stats()
+		n.hand.end(s.epoch)
 		n.mu.Unlock()
 		if err != nil && sctx.Err() == nil {
 			n.log.Warn("pipeline stopped", "epoch", s.epoch, "err", err)
@@ -422,6 +434,41 @@ func (n *Node) load(ctx context.Context, a *swarm.Assign, part model.Part) error
 	runtime.ReadMemStats(&ms)
 	n.log.Info("loaded", "layers", fmt.Sprintf("[%d,%d)", part.First, part.Last), "in", time.Since(start).Round(time.Millisecond), "heap", ms.HeapInuse)
 	return nil
+}
+
+// handAssign is the assignment a node has taken last. A plan's assignments
+// are fixed for its epoch, so another assignment for the same epoch while
+// the one in hand is still being set up or served can only be a repeat or
+// a contradiction, and acting on it would tear down a working pipeline:
+// the planner answers a node's join with a standby for the current plan
+// when that plan is unchanged, and when the join is processed after the
+// plan already included the node, the standby reaches a stage of the
+// plan (seen as a ring that stalls for good about once in 40 starts of 4
+// nodes). Older epochs are stale. A same-epoch assignment is taken again
+// once the one in hand has ended (failed or stopped), and always when the
+// node holds no stage.
+type handAssign struct {
+	epoch uint64
+	stage int
+	held  bool // an assignment has been taken
+	ended bool
+}
+
+// take reports whether a should be acted on, and if so makes it the one in
+// hand.
+func (h *handAssign) take(a *swarm.Assign) bool {
+	if h.held && (a.Epoch < h.epoch || (a.Epoch == h.epoch && h.stage >= 0 && !h.ended)) {
+		return false
+	}
+	*h = handAssign{epoch: a.Epoch, stage: a.Stage, held: true}
+	return true
+}
+
+// end marks the assignment of epoch as over, if it is still the one in hand.
+func (h *handAssign) end(epoch uint64) {
+	if h.held && h.epoch == epoch {
+		h.ended = true
+	}
 }
 
 // groups is the session groups a stage of a pipeline of n stages batches
