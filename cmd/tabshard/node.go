@@ -78,7 +78,7 @@ func runNode(args []string, _, stderr io.Writer) error {
 		return err
 	}
 	groups := fs.Int("groups", defGroups,
-		"session groups a stage batches separately (0: one per pipeline stage; nodes sharing cores: the cores they share) (default $TABSHARD_GROUPS)")
+		"session groups a stage batches separately (0: one per pipeline stage, at most this machine's cores) (default $TABSHARD_GROUPS)")
 	cpuProfile := fs.String("cpuprofile", os.Getenv("TABSHARD_CPUPROFILE"),
 		"write a CPU profile here when the node stops on SIGINT/SIGTERM; {pid} becomes the process id (default $TABSHARD_CPUPROFILE)")
 	if err := fs.Parse(args); err != nil {
