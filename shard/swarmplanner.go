@@ -92,9 +92,18 @@ func (p *SwarmPlanner) Plan(ctx context.Context, ev swarm.Event, view swarm.Swar
 	}
 	if samePipeline(stages, p.last) {
 		// Nothing moves (say, a node joined but is not needed): only the
-		// newcomer hears the plan, as a standby.
+		// newcomer hears the plan, as a standby, or as the stage it already
+		// holds when the plan in force counted it before its join event was
+		// processed (a standby sent then stopped a serving stage and stalled
+		// the ring).
 		if ev.Kind == swarm.EventJoined {
-			return []swarm.Assignment{{Peer: ev.Peer.ID, Assign: p.assign(-1)}}, nil
+			stage := -1
+			for i, st := range stages {
+				if st.Peer == ev.Peer.ID {
+					stage = i
+				}
+			}
+			return []swarm.Assignment{{Peer: ev.Peer.ID, Assign: p.assign(stage)}}, nil
 		}
 		return nil, nil
 	}
