@@ -38,7 +38,7 @@ func (d *Device) copyBandwidth(bytes uint64, iters int, compute bool) (float64, 
 		if k, err = d.newKernel("copy", src, true, false); err != nil {
 			return 0, err
 		}
-		defer k.destroy()
+		defer d.dropKernel(k)
 	}
 	src, err := d.createBuffer("bandwidth src", bytes, storageUsage)
 	if err != nil {
@@ -112,7 +112,7 @@ func (d *Device) ReadBandwidth(bytes uint64, groups, unroll, iters int) (float64
 	if err != nil {
 		return 0, err
 	}
-	defer k.destroy()
+	defer d.dropKernel(k)
 	x, err := d.createBuffer("probe src", bytes, storageUsage)
 	if err != nil {
 		return 0, err

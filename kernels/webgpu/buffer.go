@@ -46,6 +46,10 @@ func (d *Device) releaseGPU(buf *wgpu.Buffer, id uint64) {
 	}
 	if d.broken == nil {
 		_, _ = d.queue.Submit() // pushes queued WriteBuffers out before the release
+		// gogpu destroys the buffer at once: under a copy or dispatch still
+		// running on lavapipe's worker threads that segfaulted the process
+		// (about 1 run in 5 of this package's tests). Wait for the queue.
+		_, _ = d.readBytes(d.rec.dummy, 0, 4)
 	}
 	d.rec.forget(id)
 	delete(d.live, id)

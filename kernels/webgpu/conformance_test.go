@@ -71,3 +71,21 @@ func TestConformanceShapes(t *testing.T) {
 		})
 	}
 }
+
+// TestConformanceTiledShapes runs the matrix ops with the tiled matvec
+// (lavapipe's own choice is the classic kernel): as GPUs pick it (8 slices,
+// so workgroup-memory reductions over 8 partial sums; 3 blocks per step so
+// the unrolled loop has a tail) and with one slice.
+func TestConformanceTiledShapes(t *testing.T) {
+	ref, err := cpu.New(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	for _, sh := range []TiledShape{{S: 8, U: 3}, {S: 1, U: 2}} {
+		t.Run(fmt.Sprintf("S%dU%d", sh.S, sh.U), func(t *testing.T) {
+			dev := open(t, Options{TiledShape: sh})
+			conformance.Run(t, ref, dev, conformance.Options{Short: true, Only: []string{"matmul"}})
+		})
+	}
+}

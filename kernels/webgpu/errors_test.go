@@ -146,6 +146,14 @@ func TestTuneRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("2048×4096 Q4_K matvec with 32×2×2: %v", el)
+	d.mu.Lock()
+	delete(tunedTiled, d.name)
+	ts, err := d.tuneTiled()
+	d.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("tiled matvec choice: %+v (%v)", ts, d.TuneLog())
 }
 
 // TestManySubmits records far more commands than one submit carries, each

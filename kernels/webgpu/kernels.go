@@ -36,6 +36,13 @@ func (k *kernel) destroy() {
 	k.mod.Release()
 }
 
+// dropKernel destroys a kernel compiled for a measurement, with the bind
+// groups cached for it. Call with d.mu held, after a fence on its work.
+func (d *Device) dropKernel(k *kernel) {
+	d.rec.forgetKernel(k.id)
+	k.destroy()
+}
+
 // MatShape is the workgroup shape of the matrix kernels: TPR threads share
 // one weight row (a power of two), RPW row groups per workgroup, RPT rows
 // per group.
@@ -165,6 +172,21 @@ type matData struct {
 	Common, Deq                     string
 }
 
+// classicKernel compiles the classic matvec (matmul.wgsl, NB = 1) with
+// shape s for the format whose decoder is deq (start-up timing).
+func (d *Device) classicKernel(s MatShape, common, deq string) (*kernel, error) {
+	md := matData{TPR: s.TPR, RPW: s.RPW, RPT: s.RPT, NB: 1, Acc: s.RPT, WG: s.TPR * s.RPW, Common: common, Deq: deq}
+	md.Red = md.WG * md.Acc
+	for j := 0; j < md.RPT; j++ {
+		md.Rows = append(md.Rows, j)
+	}
+	src, err := render("matmul.wgsl", md)
+	if err != nil {
+		return nil, err
+	}
+	return d.newKernel("tune", src, true, true, false)
+}
+
 func (d *Device) buildKernels() error {
 	o := &d.kern
 	o.matvec = map[quant.Type]*kernel{}
@@ -209,7 +231,7 @@ func (d *Device) buildKernels() error {
 				o.matmul[t] = k
 			}
 		}
-		if tiled(t, 256) {
+		if tiled(t, 256) && o.tshape.On() {
 			if o.tiled[t], err = d.tiledKernel(t, o.tshape, common, deq); err != nil {
 				return err
 			}
@@ -249,30 +271,42 @@ func (d *Device) buildKernels() error {
 // MatShape reports the matrix kernels' workgroup shape in use.
 func (d *Device) MatShape() MatShape { return d.kern.shape }
 
-// TiledShape is the tiled matvec's shape: S column slices per tile of 32
-// rows (a workgroup of 32·S threads) and U blocks per loop step.
+// TiledShape is the tiled matvec's shape: S column slices per 32 rows (a
+// workgroup of 32·S threads) and U blocks per loop step. ClassicMatvec
+// turns the tiled kernel off: tiled matrices then go through the classic
+// kernel (matmul.wgsl), which reads them through deq32.
 type TiledShape struct{ S, U int }
 
-func (s TiledShape) valid() bool { return s.S >= 1 && s.S <= 8 && s.U >= 1 && s.U <= 8 }
+// ClassicMatvec is the TiledShape that uses the classic kernel.
+var ClassicMatvec = TiledShape{S: -1}
 
-// defaultTiled suits GPUs (an H200 sweep, BENCH.md); CPU adapters run one
-// slice (a thread per row already fills their SIMD lanes).
+func (s TiledShape) valid() bool {
+	return s == ClassicMatvec || s.S >= 1 && s.S <= 8 && s.U >= 1 && s.U <= 8
+}
+
+// On: whether the tiled kernel is in use.
+func (s TiledShape) On() bool { return s.S >= 1 }
+
+// tiledCandidates are timed at start-up (tune_tiled.go); lavapipe and other
+// CPU adapters skip the timing and use the classic kernel, which timed
+// faster there (2.7 ms against 3.6 ms for one slice and 8.9 ms for eight,
+// 1024×4096 Q4_K, TestTuneRuns).
 var (
-	defaultTiled = TiledShape{S: 8, U: 2}
-	cpuTiled     = TiledShape{S: 1, U: 2}
+	tiledCandidates = []TiledShape{{S: 8, U: 2}, {S: 1, U: 2}, ClassicMatvec}
+	cpuTiled        = ClassicMatvec
 )
 
 func (d *Device) chooseTiledShape() (TiledShape, error) {
 	switch {
 	case d.tshape != (TiledShape{}):
 		if !d.tshape.valid() {
-			return TiledShape{}, fmt.Errorf("webgpu: tiled matvec shape %+v: want 1 ≤ S ≤ 8, 1 ≤ U ≤ 8", d.tshape)
+			return TiledShape{}, fmt.Errorf("webgpu: tiled matvec shape %+v: want 1 ≤ S ≤ 8, 1 ≤ U ≤ 8, or ClassicMatvec", d.tshape)
 		}
 		return d.tshape, nil
 	case d.cpuLike:
 		return cpuTiled, nil
 	}
-	return defaultTiled, nil
+	return d.tuneTiled()
 }
 
 // TiledShape reports the tiled matvec's shape in use.
@@ -300,6 +334,10 @@ func (d *Device) tiledKernel(t quant.Type, sh TiledShape, common, deq string) (*
 	}
 	return d.newKernel("matvec_tiled_"+t.String(), src, true, true, false)
 }
+
+// tiledBatchMax is the largest batch MatMul sends through the tiled matvec,
+// one dispatch per batch row; larger batches use the classic kernel.
+const tiledBatchMax = 8
 
 // blockWeights is how many weights one tiled bdot covers.
 func blockWeights(t quant.Type) int {

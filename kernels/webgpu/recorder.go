@@ -126,6 +126,18 @@ func (r *recorder) destroy() {
 	}
 }
 
+// forgetKernel drops cached bind groups made for kernel id (being
+// destroyed): releasing them after their pipeline and layout are gone
+// crashed lavapipe now and then.
+func (r *recorder) forgetKernel(id int) {
+	for k, g := range r.groups {
+		if k.kernel == id {
+			g.Release()
+			delete(r.groups, k)
+		}
+	}
+}
+
 // forget drops cached bind groups that reference buffer id (being released).
 func (r *recorder) forget(id uint64) {
 	for k, g := range r.groups {

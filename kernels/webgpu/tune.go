@@ -65,17 +65,11 @@ func (d *Device) timeShape(s MatShape) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	md := matData{TPR: s.TPR, RPW: s.RPW, RPT: s.RPT, NB: 1, Acc: s.RPT, WG: s.TPR * s.RPW, Common: common, Deq: deq}
-	md.Red = md.WG * md.Acc
-	src, err := render("matmul.wgsl", md)
+	k, err := d.classicKernel(s, common, deq)
 	if err != nil {
 		return 0, err
 	}
-	k, err := d.newKernel("tune", src, true, true, false)
-	if err != nil {
-		return 0, err
-	}
-	defer k.destroy()
+	defer d.dropKernel(k)
 	const rows, cols = 2048, 4096
 	rs, _ := rowWords(quant.Q4_K, cols)
 	data := make([]byte, rows*rs*4)
@@ -84,49 +78,46 @@ func (d *Device) timeShape(s MatShape) (time.Duration, error) {
 		seed = seed*1664525 + 1013904223
 		data[i] = byte(seed >> 24)
 	}
-	w, err := d.createBuffer("tune weights", uint64(len(data)), storageUsage)
+	sp, done, err := d.tuneBuffers(data, rows, cols)
 	if err != nil {
 		return 0, err
 	}
-	wid := d.track(w)
-	defer d.releaseGPU(w, wid)
-	x, err := d.createBuffer("tune x", cols*4, storageUsage)
-	if err != nil {
-		return 0, err
-	}
-	xid := d.track(x)
-	defer d.releaseGPU(x, xid)
-	y, err := d.createBuffer("tune y", rows*4, storageUsage)
-	if err != nil {
-		return 0, err
-	}
-	yid := d.track(y)
-	defer d.releaseGPU(y, yid)
-	if err := d.queue.WriteBuffer(w, 0, data); err != nil {
-		return 0, d.fail("tuning upload", err)
-	}
-	if err := d.queue.WriteBuffer(x, 0, make([]byte, cols*4)); err != nil {
-		return 0, d.fail("tuning upload", err)
-	}
+	defer done()
 	p := []uint32{rows, cols / 32, uint32(rs), 0, 1, rows, 0, cols / 4}
-	sp := []span{{buf: w, id: wid, size: w.Size()}, {buf: x, id: xid, size: x.Size()}, {buf: y, id: yid, size: y.Size()}}
-	groups := uint32(ceilDiv(rows, s.rowsPerGroup(1)))
-	best := time.Duration(1 << 62)
-	for round := 0; round < 4; round++ {
-		start := time.Now()
-		for i := 0; i < 8; i++ {
-			if err := d.rec.dispatch(k, p, sp, groups, 1, 1); err != nil {
-				return 0, err
+	return d.timeKernel(k, p, sp, uint32(ceilDiv(rows, s.rowsPerGroup(1))))
+}
+
+// tuneBuffers uploads weights and a zero x of cols values, makes a y of
+// rows values, and returns them as spans (weights, x, y) with their release.
+func (d *Device) tuneBuffers(weights []byte, rows, cols int) ([]span, func(), error) {
+	var sp []span
+	done := func() {
+		for _, s := range sp {
+			d.releaseGPU(s.buf, s.id)
+		}
+	}
+	for _, b := range []struct {
+		name string
+		data []byte
+	}{{"tune weights", weights}, {"tune x", make([]byte, cols*4)}, {"tune y", nil}} {
+		size := uint64(len(b.data))
+		if b.data == nil {
+			size = uint64(rows * 4)
+		}
+		buf, err := d.createBuffer(b.name, size, storageUsage)
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		sp = append(sp, span{buf: buf, id: d.track(buf), size: size})
+		if b.data != nil {
+			if err := d.queue.WriteBuffer(buf, 0, b.data); err != nil {
+				done()
+				return nil, nil, d.fail("tuning upload", err)
 			}
 		}
-		if _, err := d.readBytes(y, 0, 4); err != nil {
-			return 0, err
-		}
-		if el := time.Since(start); round > 0 && el < best { // round 0 warms up
-			best = el
-		}
 	}
-	return best / 8, nil
+	return sp, done, nil
 }
 
 // TuneLog lists the timings behind the chosen matrix shape (empty when the

@@ -11,7 +11,8 @@
 // workgroup memory (the x tile's, reused).
 // P: 0 rows in window, 1 blocks per row, 2 padded rows of the window (the
 //    layout's chunk stride), 3 so (scale array word offset), 4 row0
-//    (window start in the output).
+//    (window start in the output row), 5 x offset (vec4s: the batch row's
+//    start), 6 y offset (the batch row's start).
 @group(0) @binding(0) var<storage, read> P: array<u32>;
 @group(0) @binding(1) var<storage, read> W: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> X: array<vec4<f32>>;
@@ -36,6 +37,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let rr = P[2];
   let so = P[3];
   let row0 = P[4];
+  let xo = P[5];
+  let yo = P[6];
   let l = li & 31u;
   let s = li >> 5u;
   let r = wg.x * 32u + l;
@@ -45,7 +48,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     let tn = min(TV, nv - t0);
     workgroupBarrier();
     for (var i = li; i < tn; i += WG) {
-      XS[i] = X[t0 + i];
+      XS[i] = X[xo + t0 + i];
     }
     workgroupBarrier();
     let b0 = t0 / VPB;
@@ -66,6 +69,6 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     for (var k = 1u; k < S; k++) {
       sum += XS[l + 32u * k].x;
     }
-    Y[row0 + r] = sum;
+    Y[yo + row0 + r] = sum;
   }
 }

@@ -1,0 +1,98 @@
+package webgpu
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/tabshard/tabshard/quant"
+)
+
+var tunedTiled = map[string]TiledShape{} // by adapter name, under tunedMu
+
+// tuneTiled times a 1024×4096 Q4_K matrix×vector on the tiled layout with
+// each candidate and keeps the fastest. On an H200 the tiled kernel with 8
+// slices wins by 1.5–3×; on SwiftShader (browser tabs without a GPU) its
+// workgroup barriers cost more than they save and the classic kernel can
+// win, so it is measured rather than assumed.
+func (d *Device) tuneTiled() (TiledShape, error) {
+	tunedMu.Lock()
+	defer tunedMu.Unlock()
+	if s, ok := tunedTiled[d.name]; ok {
+		return s, nil
+	}
+	const rows, cols = 1024, 4096
+	rb, _ := quant.Q4_K.RowBytes(cols)
+	data := make([]byte, rows*rb)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	for b := 0; b < len(data); b += quant.Q4_K.BlockBytes() {
+		data[b], data[b+1], data[b+2], data[b+3] = 0, 0x3c, 0, 0x3c // d = dmin = 1: no NaN
+	}
+	packed, _ := repackTiled(quant.Q4_K, cols, rows, data)
+	sp, done, err := d.tuneBuffers(packed, rows, cols)
+	if err != nil {
+		return TiledShape{}, err
+	}
+	defer done()
+	common, err := snippet("formats.wgsl", "common", nil)
+	if err != nil {
+		return TiledShape{}, err
+	}
+	deq, err := snippet("formats.wgsl", "Q4_K", nil)
+	if err != nil {
+		return TiledShape{}, err
+	}
+	best, bestT := tiledCandidates[0], time.Duration(1<<62)
+	for _, c := range tiledCandidates {
+		var k *kernel
+		var p []uint32
+		var groups uint32
+		if c.On() {
+			k, err = d.tiledKernel(quant.Q4_K, c, common, deq)
+			p = []uint32{rows, cols / 256, rows, 0, 0, 0, 0}
+			groups = uint32(rows / tileRows)
+		} else {
+			k, err = d.classicKernel(d.kern.shape, common, deq)
+			p = []uint32{rows, cols / 32, rows, 0, 1, rows, 0, cols / 4}
+			groups = uint32(ceilDiv(rows, d.kern.shape.rowsPerGroup(1)))
+		}
+		if err != nil {
+			return TiledShape{}, err
+		}
+		t, err := d.timeKernel(k, p, sp, groups)
+		d.dropKernel(k)
+		if err != nil {
+			return TiledShape{}, fmt.Errorf("webgpu: timing tiled matvec %+v: %w", c, err)
+		}
+		d.tuneLog = append(d.tuneLog, fmt.Sprintf("tiled %+v: %v", c, t))
+		if t < bestT {
+			best, bestT = c, t
+		}
+	}
+	tunedTiled[d.name] = best
+	return best, nil
+}
+
+// timeKernel is the best of 3 rounds of 8 dispatches (after a warm-up round).
+// sp[2] is the output, read back as the fence.
+func (d *Device) timeKernel(k *kernel, p []uint32, sp []span, groups uint32) (time.Duration, error) {
+	best := time.Duration(1 << 62)
+	for round := 0; round < 4; round++ {
+		start := time.Now()
+		for i := 0; i < 8; i++ {
+			if err := d.rec.dispatch(k, p, sp, groups, 1, 1); err != nil {
+				return 0, err
+			}
+		}
+		if _, err := d.readBytes(sp[2].buf, 0, 4); err != nil {
+			return 0, err
+		}
+		if el := time.Since(start); round > 0 && el < best {
+			best = el
+		}
+	}
+	return best / 8, nil
+}
