@@ -1,7 +1,9 @@
 #!/bin/sh
 # Each format and shape in a fresh process (see BENCH.md: later uploads in one
-# process run slower on this driver stack), base binary then new one.
-for b in gpubench-base gpubench; do
+# process run slower on this driver stack), base binary then new one
+# (BINS="gpubench" for the new one alone).
+BINS=${BINS:-gpubench-base gpubench}
+for b in $BINS; do
   echo "== $b"
   for f in F16 Q8_0 Q4_0 Q4_K; do
     for s in 4096x4096 4096x11008 11008x4096; do
@@ -9,7 +11,7 @@ for b in gpubench-base gpubench; do
     done
   done
 done
-for b in gpubench-base gpubench; do
+for b in $BINS; do
   for f in Q4_K Q8_0; do
     echo "== $b decode $f"
     timeout 100 .gl/$b -formats "" -decode $f 2>&1 | grep "^decode.*tokens/s"

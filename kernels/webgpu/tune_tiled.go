@@ -11,17 +11,34 @@ import (
 var tunedTiled = map[string]TiledShape{} // by adapter name, under tunedMu
 
 // tuneTiled times a 1024×4096 Q4_K matrix×vector on the tiled layout with
-// each candidate and keeps the fastest. On an H200 the tiled kernel with 8
-// slices wins by 1.5–3×; on SwiftShader (browser tabs without a GPU) its
-// workgroup barriers cost more than they save and the classic kernel can
-// win, so it is measured rather than assumed.
+// each candidate and keeps the fastest. On SwiftShader (browser tabs without
+// a GPU) the tiled kernel's workgroup barriers cost more than they save and
+// the classic kernel wins (17 ms against 26 and 99 ms). On a GPU that size
+// is all launch overhead (H100: 21–23 µs whichever kernel, so noise chose),
+// so when the first round is that fast a second one times 16384 rows, where
+// the kernels differ (BENCH.md).
 func (d *Device) tuneTiled() (TiledShape, error) {
 	tunedMu.Lock()
 	defer tunedMu.Unlock()
 	if s, ok := tunedTiled[d.name]; ok {
 		return s, nil
 	}
-	const rows, cols = 1024, 4096
+	best, bestT, err := d.timeTiledCandidates(1024)
+	if err != nil {
+		return TiledShape{}, err
+	}
+	if bestT < time.Millisecond {
+		if best, _, err = d.timeTiledCandidates(16384); err != nil {
+			return TiledShape{}, err
+		}
+	}
+	tunedTiled[d.name] = best
+	return best, nil
+}
+
+// timeTiledCandidates times each candidate on a rows×4096 Q4_K matvec.
+func (d *Device) timeTiledCandidates(rows int) (TiledShape, time.Duration, error) {
+	const cols = 4096
 	rb, _ := quant.Q4_K.RowBytes(cols)
 	data := make([]byte, rows*rb)
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -34,16 +51,16 @@ func (d *Device) tuneTiled() (TiledShape, error) {
 	packed, _ := repackTiled(quant.Q4_K, cols, rows, data)
 	sp, done, err := d.tuneBuffers(packed, rows, cols)
 	if err != nil {
-		return TiledShape{}, err
+		return TiledShape{}, 0, err
 	}
 	defer done()
 	common, err := snippet("formats.wgsl", "common", nil)
 	if err != nil {
-		return TiledShape{}, err
+		return TiledShape{}, 0, err
 	}
 	deq, err := snippet("formats.wgsl", "Q4_K", nil)
 	if err != nil {
-		return TiledShape{}, err
+		return TiledShape{}, 0, err
 	}
 	best, bestT := tiledCandidates[0], time.Duration(1<<62)
 	for _, c := range tiledCandidates {
@@ -52,28 +69,27 @@ func (d *Device) tuneTiled() (TiledShape, error) {
 		var groups uint32
 		if c.On() {
 			k, err = d.tiledKernel(quant.Q4_K, c, common, deq)
-			p = []uint32{rows, cols / 256, rows, 0, 0, 0, 0}
+			p = []uint32{uint32(rows), cols / 256, uint32(rows), 0, 0, 0, 0}
 			groups = uint32(rows / tileRows)
 		} else {
 			k, err = d.classicKernel(d.kern.shape, common, deq)
-			p = []uint32{rows, cols / 32, rows, 0, 1, rows, 0, cols / 4}
+			p = []uint32{uint32(rows), cols / 32, uint32(rows), 0, 1, uint32(rows), 0, cols / 4}
 			groups = uint32(ceilDiv(rows, d.kern.shape.rowsPerGroup(1)))
 		}
 		if err != nil {
-			return TiledShape{}, err
+			return TiledShape{}, 0, err
 		}
 		t, err := d.timeKernel(k, p, sp, groups)
 		d.dropKernel(k)
 		if err != nil {
-			return TiledShape{}, fmt.Errorf("webgpu: timing tiled matvec %+v: %w", c, err)
+			return TiledShape{}, 0, fmt.Errorf("webgpu: timing tiled matvec %+v: %w", c, err)
 		}
-		d.tuneLog = append(d.tuneLog, fmt.Sprintf("tiled %+v: %v", c, t))
+		d.tuneLog = append(d.tuneLog, fmt.Sprintf("tiled %+v, %d rows: %v", c, rows, t))
 		if t < bestT {
 			best, bestT = c, t
 		}
 	}
-	tunedTiled[d.name] = best
-	return best, nil
+	return best, bestT, nil
 }
 
 // timeKernel is the best of 3 rounds of 8 dispatches (after a warm-up round).
