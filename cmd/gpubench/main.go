@@ -36,7 +36,7 @@ func main() {
 	flag.BoolVar(&ballastUpload, "ballast-upload", true, "diagnosis: upload the ballast (UploadMatrix) rather than only allocating it (NewBuffer)")
 	flag.StringVar(&mvShapes, "mv", "4096x4096,4096x11008,11008x4096", "matvec shapes (rows×cols)")
 	probe := flag.Bool("probe", false, "sweep the read-bandwidth probe over workgroup counts and unrolls, then exit")
-	tiledList := flag.String("tiled", "", "tiled matvec shapes to sweep, e.g. 8x2,4x4 (SxU); empty: the device's choice")
+	tiledList := flag.String("tiled", "", "tiled matvec shapes to sweep, e.g. 8x2x32,16x2x16 (slices × blocks per step × rows per workgroup); empty: the device's choice")
 	flag.IntVar(&coldBytes, "cold", 512<<20, "matvec weights rotated over (bytes), so they come from memory rather than the last-level cache")
 	flag.IntVar(&submitEvery, "submit", 0, "commands per submit (0: the device default)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -111,7 +111,7 @@ func run(formatList, decodeList, shapeList, tiledList string, tokens, iters, lay
 		tshapes = nil
 		for _, s := range strings.Split(tiledList, ",") {
 			var sh webgpu.TiledShape
-			if _, err := fmt.Sscanf(s, "%dx%d", &sh.S, &sh.U); err != nil {
+			if _, err := fmt.Sscanf(s, "%dx%dx%d", &sh.S, &sh.U, &sh.R); err != nil {
 				return fmt.Errorf("tiled shape %q: %v", s, err)
 			}
 			tshapes = append(tshapes, sh)
@@ -136,7 +136,7 @@ func run(formatList, decodeList, shapeList, tiledList string, tokens, iters, lay
 			fmt.Println("start-up shape timing:", l)
 		}
 		ms, ts := d.MatShape(), d.TiledShape()
-		fmt.Printf("device: %s, matrix workgroups %d threads/row × %d row groups × %d rows/thread; tiled matvec %d slices × %d blocks/step\n", d.Name(), ms.TPR, ms.RPW, ms.RPT, ts.S, ts.U)
+		fmt.Printf("device: %s, matrix workgroups %d threads/row × %d row groups × %d rows/thread; tiled matvec %d slices × %d blocks/step × %d rows\n", d.Name(), ms.TPR, ms.RPW, ms.RPT, ts.S, ts.U, ts.R)
 		// Warm up: GPUs idle at low clocks and take a second or two of load to
 		// reach full speed; measuring earlier halves every number.
 		for t0 := time.Now(); time.Since(t0) < 3*time.Second; {

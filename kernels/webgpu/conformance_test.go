@@ -9,6 +9,7 @@ import (
 
 	"github.com/tabshard/tabshard/kernels/conformance"
 	"github.com/tabshard/tabshard/kernels/cpu"
+	"github.com/tabshard/tabshard/quant"
 )
 
 // open returns a native device or skips when this machine has no Vulkan
@@ -73,18 +74,21 @@ func TestConformanceShapes(t *testing.T) {
 }
 
 // TestConformanceTiledShapes runs the matrix ops with the tiled matvec
-// (lavapipe's own choice is the classic kernel): as GPUs pick it (8 slices,
-// so workgroup-memory reductions over 8 partial sums; 3 blocks per step so
-// the unrolled loop has a tail) and with one slice.
+// (lavapipe's own choice is the classic kernel): with 8 slices and 3 blocks
+// per step (an unrolled loop with a tail), and with the shape GPUs pick,
+// gpuTiled, under which these small matrices take shortShape's kernel.
 func TestConformanceTiledShapes(t *testing.T) {
 	ref, err := cpu.New(0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ref.Close()
-	for _, sh := range []TiledShape{{S: 8, U: 3}, {S: 1, U: 2}} {
-		t.Run(fmt.Sprintf("S%dU%d", sh.S, sh.U), func(t *testing.T) {
+	for _, sh := range []TiledShape{{S: 8, U: 3}, gpuTiled} {
+		t.Run(fmt.Sprintf("S%dU%dR%d", sh.S, sh.U, sh.R), func(t *testing.T) {
 			dev := open(t, Options{TiledShape: sh})
+			if short := dev.kern.short[quant.Q4_K] != nil; short != (sh == gpuTiled) {
+				t.Fatalf("shape %+v: short-window kernels built: %v", sh, short)
+			}
 			conformance.Run(t, ref, dev, conformance.Options{Short: true, Only: []string{"matmul"}})
 		})
 	}

@@ -59,6 +59,7 @@ func (s MatShape) rowsPerGroup(nb int) int { return s.RPW * s.RPT }
 // opKernels are the pipelines New compiles.
 type opKernels struct {
 	tiled   map[quant.Type]*kernel // NB = 1, tiled layouts (matvec_tiled.wgsl)
+	short   map[quant.Type]*kernel // the same for windows of few rows (shortShape), or nil
 	matvec  map[quant.Type]*kernel // NB = 1
 	matmul  map[quant.Type]*kernel // NB = matBatch
 	embed   map[quant.Type]*kernel
@@ -79,7 +80,7 @@ const matBatch = 8
 var weightTypes = []quant.Type{quant.F32, quant.F16, quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q5_K, quant.Q6_K, quant.Q3_K, quant.Q2_K}
 
 func (o *opKernels) destroy() {
-	for _, m := range []map[quant.Type]*kernel{o.tiled, o.matvec, o.matmul, o.embed} {
+	for _, m := range []map[quant.Type]*kernel{o.tiled, o.short, o.matvec, o.matmul, o.embed} {
 		for _, k := range m {
 			k.destroy()
 		}
@@ -193,6 +194,7 @@ func (d *Device) buildKernels() error {
 	o.matmul = map[quant.Type]*kernel{}
 	o.embed = map[quant.Type]*kernel{}
 	o.tiled = map[quant.Type]*kernel{}
+	o.short = map[quant.Type]*kernel{}
 	var err error
 	if o.shape, err = d.chooseShape(); err != nil {
 		return err
@@ -235,6 +237,11 @@ func (d *Device) buildKernels() error {
 			if o.tiled[t], err = d.tiledKernel(t, o.tshape, common, deq); err != nil {
 				return err
 			}
+			if o.tshape == gpuTiled {
+				if o.short[t], err = d.tiledKernel(t, shortShape, common, deq); err != nil {
+					return err
+				}
+			}
 		}
 		src, err := render("embed.wgsl", matData{Common: common, Deq: deq})
 		if err != nil {
@@ -271,17 +278,27 @@ func (d *Device) buildKernels() error {
 // MatShape reports the matrix kernels' workgroup shape in use.
 func (d *Device) MatShape() MatShape { return d.kern.shape }
 
-// TiledShape is the tiled matvec's shape: S column slices per 32 rows (a
-// workgroup of 32·S threads) and U blocks per loop step. ClassicMatvec
+// TiledShape is the tiled matvec's shape: S column slices per R rows (a
+// workgroup of R·S threads; R is 8, 16 or 32, zero meaning 32) and U blocks
+// per loop step. ClassicMatvec
 // turns the tiled kernel off: tiled matrices then go through the classic
 // kernel (matmul.wgsl), which reads them through deq32.
-type TiledShape struct{ S, U int }
+type TiledShape struct{ S, U, R int }
 
 // ClassicMatvec is the TiledShape that uses the classic kernel.
 var ClassicMatvec = TiledShape{S: -1}
 
 func (s TiledShape) valid() bool {
-	return s == ClassicMatvec || s.S >= 1 && s.S <= 8 && s.U >= 1 && s.U <= 8
+	r := s.rows()
+	return s == ClassicMatvec || (r == 8 || r == 16 || r == 32) && s.S >= 1 && r*s.S <= 256 && s.U >= 1 && s.U <= 8
+}
+
+// rows is how many weight rows one workgroup covers.
+func (s TiledShape) rows() int {
+	if s.R == 0 {
+		return tileRows
+	}
+	return s.R
 }
 
 // On: whether the tiled kernel is in use.
@@ -292,7 +309,8 @@ func (s TiledShape) On() bool { return s.S >= 1 }
 // faster there (2.7 ms against 3.6 ms for one slice and 8.9 ms for eight,
 // 1024×4096 Q4_K, TestTuneRuns).
 var (
-	tiledCandidates = []TiledShape{{S: 8, U: 2}, {S: 1, U: 2}, ClassicMatvec}
+	gpuTiled        = TiledShape{S: 8, U: 2}
+	tiledCandidates = []TiledShape{gpuTiled, {S: 1, U: 2}, ClassicMatvec}
 	cpuTiled        = ClassicMatvec
 )
 
@@ -300,7 +318,7 @@ func (d *Device) chooseTiledShape() (TiledShape, error) {
 	switch {
 	case d.tshape != (TiledShape{}):
 		if !d.tshape.valid() {
-			return TiledShape{}, fmt.Errorf("webgpu: tiled matvec shape %+v: want 1 ≤ S ≤ 8, 1 ≤ U ≤ 8, or ClassicMatvec", d.tshape)
+			return TiledShape{}, fmt.Errorf("webgpu: tiled matvec shape %+v: want R of 8, 16 or 32, R·S ≤ 256, 1 ≤ U ≤ 8, or ClassicMatvec", d.tshape)
 		}
 		return d.tshape, nil
 	case d.cpuLike:
@@ -313,9 +331,9 @@ func (d *Device) chooseTiledShape() (TiledShape, error) {
 func (d *Device) TiledShape() TiledShape { return d.kern.tshape }
 
 type tiledData struct {
-	S, U, ULast, WG, VPB int
-	Us, URest            []int
-	Common, Deq, Dot     string
+	S, U, ULast, WG, VPB, RT int
+	Us, URest                []int
+	Common, Deq, Dot         string
 }
 
 func (d *Device) tiledKernel(t quant.Type, sh TiledShape, common, deq string) (*kernel, error) {
@@ -323,7 +341,7 @@ func (d *Device) tiledKernel(t quant.Type, sh TiledShape, common, deq string) (*
 	if err != nil {
 		return nil, err
 	}
-	td := tiledData{S: sh.S, U: sh.U, ULast: sh.U - 1, WG: 32 * sh.S, VPB: blockWeights(t) / 4, Common: common, Deq: deq, Dot: dot}
+	td := tiledData{S: sh.S, U: sh.U, ULast: sh.U - 1, RT: sh.rows(), WG: sh.rows() * sh.S, VPB: blockWeights(t) / 4, Common: common, Deq: deq, Dot: dot}
 	for i := 0; i < sh.U; i++ {
 		td.Us = append(td.Us, i)
 	}
@@ -334,6 +352,15 @@ func (d *Device) tiledKernel(t quant.Type, sh TiledShape, common, deq string) (*
 	}
 	return d.newKernel("matvec_tiled_"+t.String(), src, true, true, false)
 }
+
+// shortShape serves windows of at most shortRows rows when the GPU shape
+// (gpuTiled) won the start-up timing: twice the workgroups for a 4096-row
+// matrix. H100, Q4_K 4096×4096 / 4096×11008: 13.6 / 24.8 µs against 15.3 /
+// 28.2 with gpuTiled (Q8_0 15.3 / 26.6 against 18.4 / 30.4), while 11008
+// rows run 5–10% faster with gpuTiled (BENCH.md).
+var shortShape = TiledShape{S: 16, U: 2, R: 16}
+
+const shortRows = 8192
 
 // tiledBatchMax is the largest batch MatMul sends through the tiled matvec,
 // one dispatch per batch row; larger batches use the classic kernel.

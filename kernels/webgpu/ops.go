@@ -174,11 +174,14 @@ func (d *Device) MatMul(dst kernels.Buffer, w kernels.Matrix, x kernels.Buffer, 
 		// Small batches (a few sessions' decode steps) run the matvec once
 		// per batch row: on an H200 eight Q4_K 4096×11008 matvecs (8 × 27 µs)
 		// beat the classic batched kernel on this layout (351 µs).
-		k := d.kern.tiled[m.t]
 		for b := 0; b < rows; b++ {
 			for _, win := range m.wins {
+				k, rt := d.kern.tiled[m.t], d.kern.tshape.rows()
+				if ks := d.kern.short[m.t]; ks != nil && win.rows <= shortRows {
+					k, rt = ks, shortShape.rows()
+				}
 				p := []uint32{uint32(win.rows), uint32(m.cols / blockWeights(m.t)), uint32(win.rs), uint32(win.so), uint32(win.row0), uint32(b * m.cols / 4), uint32(b * m.rows)}
-				if err := d.rec.dispatch(k, p, []span{win.span(), sp[0], out.whole()}, uint32(ceilDiv(win.rows, tileRows)), 1, 1); err != nil {
+				if err := d.rec.dispatch(k, p, []span{win.span(), sp[0], out.whole()}, uint32(ceilDiv(win.rows, rt)), 1, 1); err != nil {
 					return err
 				}
 			}

@@ -70,7 +70,7 @@ func (d *Device) timeTiledCandidates(rows int) (TiledShape, time.Duration, error
 		if c.On() {
 			k, err = d.tiledKernel(quant.Q4_K, c, common, deq)
 			p = []uint32{uint32(rows), cols / 256, uint32(rows), 0, 0, 0, 0}
-			groups = uint32(rows / tileRows)
+			groups = uint32(rows / c.rows())
 		} else {
 			k, err = d.classicKernel(d.kern.shape, common, deq)
 			p = []uint32{uint32(rows), cols / 32, uint32(rows), 0, 1, uint32(rows), 0, cols / 4}

@@ -1,8 +1,9 @@
 // Y[row0 + r] = Σ_i W[r][i] · X[i] for one window of a tiled matrix
-// (layout: tiled.go). One workgroup per 32 rows: thread (lane l = li % 32,
-// slice s = li / 32) computes row 32·wg + l over the blocks s, s+S, s+2S, …
-// of that row, so lane l of a warp reads chunk c of its own row (adjacent
-// lanes, adjacent 16 bytes: one 512-byte load per warp). x goes through
+// (layout: tiled.go). One workgroup per RT rows: thread (lane l = li % RT,
+// slice s = li / RT) computes row RT·wg + l over the blocks s, s+S, s+2S, …
+// of that row, so RT adjacent lanes read chunk c of adjacent rows (adjacent
+// 16 bytes: with RT = 32 one 512-byte load per warp, with 8 four 128-byte
+// lines). Fewer rows per workgroup mean more workgroups for short matrices. x goes through
 // workgroup memory in tiles of 4096 values, loaded once per workgroup with
 // coalesced loads: read straight from X, the same x lines were requested by
 // every warp of every workgroup at once, a hot spot that capped 4-bit
@@ -19,6 +20,7 @@
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
 
 const S = {{.S}}u;
+const RT = {{.RT}}u; // rows per workgroup (a divisor of the layout's 32)
 const WG = {{.WG}}u;
 // x values per block / 4, and x vec4s per tile (16 KiB, a multiple of VPB).
 const VPB = {{.VPB}}u;
@@ -39,9 +41,9 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let row0 = P[4];
   let xo = P[5];
   let yo = P[6];
-  let l = li & 31u;
-  let s = li >> 5u;
-  let r = wg.x * 32u + l;
+  let l = li % RT;
+  let s = li / RT;
+  let r = wg.x * RT + l;
   let nv = nblk * VPB;
 {{range .Us}}  var a{{.}} = 0.0;
 {{end}}  for (var t0 = 0u; t0 < nv; t0 += TV) {
@@ -67,7 +69,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   if (s == 0u && r < rows) {
     var sum = XS[l].x;
     for (var k = 1u; k < S; k++) {
-      sum += XS[l + 32u * k].x;
+      sum += XS[l + RT * k].x;
     }
     Y[yo + row0 + r] = sum;
   }
