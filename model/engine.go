@@ -166,6 +166,12 @@ func (e *Engine) Generate(ctx context.Context, prompt []int32, maxTokens int, eo
 
 // NLL returns −log softmax(logits)[target], computed in float64.
 func NLL(logits []float32, target int32) float64 {
+	return LogSumExp(logits) - float64(logits[target])
+}
+
+// LogSumExp returns log Σ exp(logits), computed in float64 from the largest
+// logit so that no term overflows.
+func LogSumExp(logits []float32) float64 {
 	maxL := math.Inf(-1)
 	for _, v := range logits {
 		maxL = math.Max(maxL, float64(v))
@@ -174,5 +180,5 @@ func NLL(logits []float32, target int32) float64 {
 	for _, v := range logits {
 		sum += math.Exp(float64(v) - maxL)
 	}
-	return maxL + math.Log(sum) - float64(logits[target])
+	return maxL + math.Log(sum)
 }

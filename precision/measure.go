@@ -138,15 +138,7 @@ func runChunks(dev kernels.Device, src model.TensorSource, cfg model.Config, win
 }
 
 func logSoftmax(dst, logits []float32) {
-	m := math.Inf(-1)
-	for _, x := range logits {
-		m = math.Max(m, float64(x))
-	}
-	var s float64
-	for _, x := range logits {
-		s += math.Exp(float64(x) - m)
-	}
-	lse := m + math.Log(s)
+	lse := model.LogSumExp(logits)
 	for i, x := range logits {
 		dst[i] = float32(float64(x) - lse)
 	}

@@ -233,7 +233,7 @@ func (d *Device) buildKernels() error {
 				o.matmul[t] = k
 			}
 		}
-		if tiled(t, 256) && o.tshape.On() {
+		if tiled(t) && o.tshape.On() {
 			if o.tiled[t], err = d.tiledKernel(t, o.tshape, common, deq); err != nil {
 				return err
 			}

@@ -113,7 +113,7 @@ func (d *Device) UploadMatrix(t quant.Type, rows, cols int, data []byte) (kernel
 		perRow += uint64(cols/32) * 2
 	}
 	winRows := int((d.bindLimit - 16) / perRow)
-	tile := tiled(t, cols)
+	tile := tiled(t)
 	if tile {
 		// Windows hold whole tiles of rows; the last tile is padded.
 		winRows = winRows / tileRows * tileRows
@@ -145,10 +145,11 @@ func (d *Device) UploadMatrix(t quant.Type, rows, cols int, data []byte) (kernel
 			w.rs = (n + tileRows - 1) / tileRows * tileRows
 		}
 		m.wins = append(m.wins, w)
-		if err := d.upload(buf, packed); err != nil {
+		if err := d.queue.WriteBuffer(buf, 0, packed); err != nil {
 			m.releaseLocked()
-			return nil, err
+			return nil, d.fail("uploading weights", err)
 		}
+		d.unfenced = true
 		// Push the write out now so staging memory does not pile up.
 		if _, err := d.queue.Submit(); err != nil {
 			m.releaseLocked()
@@ -156,29 +157,6 @@ func (d *Device) UploadMatrix(t quant.Type, rows, cols int, data []byte) (kernel
 		}
 	}
 	return m, nil
-}
-
-// uploadPiece is the most one WriteBuffer carries. gogpu stages a larger
-// write in a one-off mapped buffer; on an H200 every kernel ran 2–4× slower
-// once a process had staged about 1.5 GB that way (BENCH.md), while writes
-// of at most its 256 KiB staging chunks reuse the same few chunks.
-const uploadPiece = 256 << 10
-
-// upload writes data to the start of buf in pieces, submitting every 16 MiB
-// so that staging chunks are recycled as the copies complete.
-func (d *Device) upload(buf *wgpu.Buffer, data []byte) error {
-	for off := 0; off < len(data); off += uploadPiece {
-		end := min(off+uploadPiece, len(data))
-		if err := d.queue.WriteBuffer(buf, uint64(off), data[off:end]); err != nil {
-			return d.fail("uploading weights", err)
-		}
-		if end%(16<<20) == 0 {
-			if _, err := d.queue.Submit(); err != nil {
-				return d.fail("uploading weights", err)
-			}
-		}
-	}
-	return nil
 }
 
 func (m *Matrix) releaseLocked() {

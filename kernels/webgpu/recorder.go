@@ -53,6 +53,23 @@ type recorder struct {
 	// gogpu rejects one encoder that copies both from and into a buffer.
 	copyUse map[*wgpu.Buffer]bool // true: copy source, false: destination
 	stats   RecordStats
+	timing  bool // time the stats' durations (off until ResetRecordStats)
+}
+
+// now and since read the clock only while timing: in a browser tab every
+// clock read is a call out to JavaScript, twice per dispatch.
+func (r *recorder) now() time.Time {
+	if !r.timing {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+func (r *recorder) since(t time.Time) time.Duration {
+	if !r.timing {
+		return 0
+	}
+	return time.Since(t)
 }
 
 // RecordStats splits the CPU time spent recording and submitting work
@@ -72,11 +89,13 @@ func (d *Device) RecordStats() RecordStats {
 	return d.rec.stats
 }
 
-// ResetRecordStats zeroes the counters.
+// ResetRecordStats zeroes the counters and starts timing (the durations
+// stay zero until the first call).
 func (d *Device) ResetRecordStats() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.rec.stats = RecordStats{}
+	d.rec.timing = true
 }
 
 func (r *recorder) dummySpan() span { return span{buf: r.dummy, id: r.dumID, size: 256} }
@@ -242,13 +261,13 @@ func (r *recorder) flush() error {
 	if r.enc == nil {
 		return nil
 	}
-	t0 := time.Now()
+	t0 := r.now()
 	if err := r.endPass(); err != nil {
 		return err
 	}
 	cb, err := r.enc.Finish()
-	t1 := time.Now()
-	r.stats.Finish += t1.Sub(t0)
+	r.stats.Finish += r.since(t0)
+	t1 := r.now()
 	r.enc = nil
 	r.count = 0
 	clear(r.copyUse)
@@ -264,10 +283,11 @@ func (r *recorder) flush() error {
 			return r.d.fail("writing parameters", err)
 		}
 	}
-	t2 := time.Now()
-	r.stats.Params += t2.Sub(t1)
+	r.stats.Params += r.since(t1)
+	t2 := r.now()
+	r.d.unfenced = true
 	_, err = r.d.queue.Submit(cb)
-	r.stats.Submit += time.Since(t2)
+	r.stats.Submit += r.since(t2)
 	r.stats.Submits++
 	if err != nil {
 		return r.d.fail("submitting", err)
@@ -321,7 +341,7 @@ func (r *recorder) dispatch(k *kernel, p []uint32, spans []span, x, y, z uint32)
 	if err != nil {
 		return err
 	}
-	t0 := time.Now()
+	t0 := r.now()
 	pass, err := r.computePass()
 	if err != nil {
 		return err
@@ -329,7 +349,7 @@ func (r *recorder) dispatch(k *kernel, p []uint32, spans []span, x, y, z uint32)
 	pass.SetPipeline(k.pipe)
 	pass.SetBindGroup(0, bg, nil)
 	pass.Dispatch(x, y, z)
-	r.stats.Encode += time.Since(t0)
+	r.stats.Encode += r.since(t0)
 	r.stats.Dispatches++
 	r.count++
 	return nil
@@ -348,9 +368,9 @@ func (r *recorder) bindGroup(k *kernel, poff int, spans []span) (*wgpu.BindGroup
 	for i, s := range spans {
 		entries = append(entries, wgpu.BindGroupEntry{Binding: uint32(i + 1), Buffer: s.buf, Offset: s.off, Size: s.size})
 	}
-	t0 := time.Now()
+	t0 := r.now()
 	g, err := r.d.dev.CreateBindGroup(&wgpu.BindGroupDescriptor{Label: k.name, Layout: k.layout, Entries: entries})
-	r.stats.BindGroup += time.Since(t0)
+	r.stats.BindGroup += r.since(t0)
 	r.stats.BindGroups++
 	if err != nil {
 		return nil, r.d.fail("creating a bind group for "+k.name, err)

@@ -31,11 +31,11 @@ import (
 //	Q4_0  the 16 quant bytes of a block (1 chunk per block); scales as Q8_0.
 const tileRows = 32
 
-// tiled reports whether matrices of t with cols columns use the tiled layout.
-func tiled(t quant.Type, cols int) bool {
+// tiled reports whether matrices of t use the tiled layout.
+func tiled(t quant.Type) bool {
 	switch t {
 	case quant.F16, quant.Q8_0, quant.Q4_0, quant.Q4_K:
-		return cols%32 == 0
+		return true
 	}
 	return false
 }

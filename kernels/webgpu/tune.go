@@ -111,6 +111,7 @@ func (d *Device) tuneBuffers(weights []byte, rows, cols int) ([]span, func(), er
 		}
 		sp = append(sp, span{buf: buf, id: d.track(buf), size: size})
 		if b.data != nil {
+			d.unfenced = true
 			if err := d.queue.WriteBuffer(buf, 0, b.data); err != nil {
 				done()
 				return nil, nil, d.fail("tuning upload", err)

@@ -23,12 +23,38 @@ func (d *Device) tuneTiled() (TiledShape, error) {
 	if s, ok := tunedTiled[d.name]; ok {
 		return s, nil
 	}
-	best, bestT, err := d.timeTiledCandidates(1024)
+	common, err := snippet("formats.wgsl", "common", nil)
+	if err != nil {
+		return TiledShape{}, err
+	}
+	deq, err := snippet("formats.wgsl", "Q4_K", nil)
+	if err != nil {
+		return TiledShape{}, err
+	}
+	ks := make([]*kernel, len(tiledCandidates))
+	defer func() {
+		for _, k := range ks {
+			if k != nil {
+				d.dropKernel(k)
+			}
+		}
+	}()
+	for i, c := range tiledCandidates {
+		if c.On() {
+			ks[i], err = d.tiledKernel(quant.Q4_K, c, common, deq)
+		} else {
+			ks[i], err = d.classicKernel(d.kern.shape, common, deq)
+		}
+		if err != nil {
+			return TiledShape{}, err
+		}
+	}
+	best, bestT, err := d.timeTiledCandidates(ks, 1024)
 	if err != nil {
 		return TiledShape{}, err
 	}
 	if bestT < time.Millisecond {
-		if best, _, err = d.timeTiledCandidates(16384); err != nil {
+		if best, _, err = d.timeTiledCandidates(ks, 16384); err != nil {
 			return TiledShape{}, err
 		}
 	}
@@ -36,8 +62,9 @@ func (d *Device) tuneTiled() (TiledShape, error) {
 	return best, nil
 }
 
-// timeTiledCandidates times each candidate on a rows×4096 Q4_K matvec.
-func (d *Device) timeTiledCandidates(rows int) (TiledShape, time.Duration, error) {
+// timeTiledCandidates times each candidate (ks[i] compiled for
+// tiledCandidates[i]) on a rows×4096 Q4_K matvec.
+func (d *Device) timeTiledCandidates(ks []*kernel, rows int) (TiledShape, time.Duration, error) {
 	const cols = 4096
 	rb, _ := quant.Q4_K.RowBytes(cols)
 	data := make([]byte, rows*rb)
@@ -54,33 +81,15 @@ func (d *Device) timeTiledCandidates(rows int) (TiledShape, time.Duration, error
 		return TiledShape{}, 0, err
 	}
 	defer done()
-	common, err := snippet("formats.wgsl", "common", nil)
-	if err != nil {
-		return TiledShape{}, 0, err
-	}
-	deq, err := snippet("formats.wgsl", "Q4_K", nil)
-	if err != nil {
-		return TiledShape{}, 0, err
-	}
 	best, bestT := tiledCandidates[0], time.Duration(1<<62)
-	for _, c := range tiledCandidates {
-		var k *kernel
-		var p []uint32
-		var groups uint32
-		if c.On() {
-			k, err = d.tiledKernel(quant.Q4_K, c, common, deq)
-			p = []uint32{uint32(rows), cols / 256, uint32(rows), 0, 0, 0, 0}
-			groups = uint32(rows / c.rows())
-		} else {
-			k, err = d.classicKernel(d.kern.shape, common, deq)
+	for i, c := range tiledCandidates {
+		p := []uint32{uint32(rows), cols / 256, uint32(rows), 0, 0, 0, 0}
+		groups := uint32(rows / c.rows())
+		if !c.On() {
 			p = []uint32{uint32(rows), cols / 32, uint32(rows), 0, 1, uint32(rows), 0, cols / 4}
 			groups = uint32(ceilDiv(rows, d.kern.shape.rowsPerGroup(1)))
 		}
-		if err != nil {
-			return TiledShape{}, 0, err
-		}
-		t, err := d.timeKernel(k, p, sp, groups)
-		d.dropKernel(k)
+		t, err := d.timeKernel(ks[i], p, sp, groups)
 		if err != nil {
 			return TiledShape{}, 0, fmt.Errorf("webgpu: timing tiled matvec %+v: %w", c, err)
 		}
