@@ -5,6 +5,7 @@ package webgpu
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"sort"
@@ -30,11 +31,7 @@ func TestReferenceGreedy(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ref struct {
-		Cases map[string]struct {
-			InputIDs   []int32   `json:"input_ids"`
-			Greedy48   []int32   `json:"greedy_48"`
-			LastLogits []float32 `json:"last_logits"`
-		} `json:"cases"`
+		Cases map[string]referenceCase `json:"cases"`
 	}
 	if err := json.Unmarshal(raw, &ref); err != nil {
 		t.Fatal(err)
@@ -48,12 +45,28 @@ func TestReferenceGreedy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev := open(t, Options{})
+	// Twice: with this adapter's own matvec choice (lavapipe: the classic
+	// kernel) and with the tiled kernels GPUs pick (gpuTiled, whose
+	// short-window kernel serves the layers and the 8×32 one the head).
+	for _, sh := range []TiledShape{{}, gpuTiled} {
+		t.Run(fmt.Sprintf("tiled%+v", sh), func(t *testing.T) { referenceGreedy(t, src, cfg, ref.Cases, sh) })
+	}
+}
+
+type referenceCase struct {
+	InputIDs   []int32   `json:"input_ids"`
+	Greedy48   []int32   `json:"greedy_48"`
+	LastLogits []float32 `json:"last_logits"`
+}
+
+func referenceGreedy(t *testing.T, src *loader.Model, cfg model.Config, cases map[string]referenceCase, sh TiledShape) {
+	dev := open(t, Options{TiledShape: sh})
 	e, err := model.NewEngine(dev, src, cfg, model.EngineOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
+	ref := struct{ Cases map[string]referenceCase }{cases}
 	names := make([]string, 0, len(ref.Cases))
 	for n := range ref.Cases {
 		names = append(names, n)
