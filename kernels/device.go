@@ -14,7 +14,11 @@
 //     may surface at the next op or at Read.
 package kernels
 
-import "github.com/tabshard/tabshard/quant"
+import (
+	"fmt"
+
+	"github.com/tabshard/tabshard/quant"
+)
 
 // Buffer is device memory holding f32 values.
 type Buffer interface {
@@ -90,10 +94,105 @@ type Device interface {
 	Add(dst, a, b Buffer, n int) error
 	// CopyRows: dst[j] = src[rows[j]], rows of cols values.
 	CopyRows(dst, src Buffer, cols int, rows []int32) error
+	// FusedMatMul computes a product with what precedes and follows it in
+	// a LLaMA layer, so that a device can run it in one pass over the
+	// weights: optionally RMSNorm on x first (f.Norm), then p = w·x', then
+	// f.Out decides where p goes (see Fused). dsts must not alias x.
+	FusedMatMul(dsts []Buffer, w Matrix, x Buffer, rows int, f Fused) error
 	// TopK returns, for each of rows rows of cols logits, the k largest values
 	// and their column ids, largest first (ties: lower id first).
 	TopK(logits Buffer, rows, cols, k int) (ids []int32, vals []float32, err error)
 
 	// Close releases the device; nothing may be used after it.
 	Close() error
+}
+
+// MaxSplit is the most destinations one FusedMatMul may split its product
+// into (a stacked Q|K|V projection needs three).
+const MaxSplit = 3
+
+// FusedOut says where FusedMatMul puts the product p (rows × w.Rows()).
+type FusedOut int
+
+const (
+	// Store writes p: with one destination, all of it (rows × w.Rows());
+	// with Split, columns [Σ Split[:i], Σ Split[:i+1]) of each row go to
+	// dsts[i] (rows × Split[i]). Stacked Q|K|V weights use this.
+	Store FusedOut = iota
+	// Accumulate adds p to dsts[0] (rows × w.Rows()): a residual add.
+	Accumulate
+	// SiLUGate reads w as gate rows stacked over up rows (w.Rows() even,
+	// h = w.Rows()/2) and writes dsts[0][r][i] = silu(p[r][i])·p[r][h+i]
+	// (rows × h): the feed-forward's gate and up projections with SiLU·mul.
+	SiLUGate
+)
+
+// Fused configures one FusedMatMul.
+type Fused struct {
+	// Norm, when set, is a 1×w.Cols() F32 weight: each row of x is first
+	// RMS-normalised with it and Eps, exactly as RMSNorm would.
+	Norm Matrix
+	Eps  float32
+	Out  FusedOut
+	// Split lists the destination widths for Store with several
+	// destinations (at most MaxSplit, summing to w.Rows()); nil means one.
+	Split []int
+}
+
+// CheckFused validates a FusedMatMul call's shape and returns the width of
+// each destination row. Devices call it first so that every device refuses
+// the same calls with the same words.
+func CheckFused(dsts []Buffer, w Matrix, x Buffer, rows int, f Fused) ([]int, error) {
+	if w == nil || x == nil || len(dsts) == 0 {
+		return nil, fmt.Errorf("FusedMatMul: missing weights, input or destination")
+	}
+	if rows <= 0 {
+		return nil, fmt.Errorf("FusedMatMul: rows = %d", rows)
+	}
+	for i, d := range dsts {
+		if d == nil {
+			return nil, fmt.Errorf("FusedMatMul: dsts[%d] is nil", i)
+		}
+		if d == x {
+			return nil, fmt.Errorf("FusedMatMul: dsts[%d] aliases x", i)
+		}
+	}
+	if f.Norm != nil && (f.Norm.Rows() != 1 || f.Norm.Cols() != w.Cols() || f.Norm.Type() != quant.F32) {
+		return nil, fmt.Errorf("FusedMatMul: norm weight is %d×%d %s, want 1×%d F32", f.Norm.Rows(), f.Norm.Cols(), f.Norm.Type(), w.Cols())
+	}
+	switch f.Out {
+	case Store:
+		if f.Split == nil {
+			if len(dsts) != 1 {
+				return nil, fmt.Errorf("FusedMatMul: %d destinations without a split", len(dsts))
+			}
+			return []int{w.Rows()}, nil
+		}
+		if len(f.Split) != len(dsts) || len(dsts) > MaxSplit {
+			return nil, fmt.Errorf("FusedMatMul: split %v over %d destinations (at most %d)", f.Split, len(dsts), MaxSplit)
+		}
+		sum := 0
+		for _, n := range f.Split {
+			if n <= 0 {
+				return nil, fmt.Errorf("FusedMatMul: split %v has an empty part", f.Split)
+			}
+			sum += n
+		}
+		if sum != w.Rows() {
+			return nil, fmt.Errorf("FusedMatMul: split %v sums to %d, the weights have %d rows", f.Split, sum, w.Rows())
+		}
+		return append([]int(nil), f.Split...), nil
+	case Accumulate, SiLUGate:
+		if len(dsts) != 1 || f.Split != nil {
+			return nil, fmt.Errorf("FusedMatMul: output mode %d takes one destination and no split", f.Out)
+		}
+		if f.Out == Accumulate {
+			return []int{w.Rows()}, nil
+		}
+		if w.Rows()%2 != 0 {
+			return nil, fmt.Errorf("FusedMatMul: SiLUGate needs gate and up rows stacked (an even count), got %d", w.Rows())
+		}
+		return []int{w.Rows() / 2}, nil
+	}
+	return nil, fmt.Errorf("FusedMatMul: unknown output mode %d", f.Out)
 }

@@ -123,19 +123,24 @@ func (l *Layers) Forward(x kernels.Buffer, seq []kernels.Seq, kv kernels.KVCache
 
 // block runs layer i of the part over x in place. It is straight-line code
 // (no per-step closures) because it runs for every layer of every token.
+// Each product carries its neighbours (FusedMatMul): the attention norm
+// rides on the Q|K|V product, the residual adds on the output and down
+// projections, the feed-forward norm and SiLU·mul on gate|up.
 func (l *Layers) block(i int, b *block, x kernels.Buffer, seq []kernels.Seq, kv kernels.KVCache) error {
 	c, d, s, rows := l.cfg, l.dev, &l.s, len(seq)
-	if err := d.RMSNorm(s.norm, x, b.attnNorm, rows, c.NormEps); err != nil {
-		return err
-	}
-	if err := d.MatMul(s.q, b.q, s.norm, rows); err != nil {
-		return err
-	}
-	if err := d.MatMul(s.k, b.k, s.norm, rows); err != nil {
-		return err
-	}
-	if err := d.MatMul(s.v, b.v, s.norm, rows); err != nil {
-		return err
+	qkv := [3]kernels.Buffer{s.q, s.k, s.v}
+	for _, st := range b.qkv {
+		var dsts [3]kernels.Buffer
+		for j, p := range st.parts {
+			dsts[j] = qkv[p]
+		}
+		f := kernels.Fused{Norm: b.attnNorm, Eps: c.NormEps}
+		if len(st.parts) > 1 {
+			f.Split = st.widths
+		}
+		if err := d.FusedMatMul(dsts[:len(st.parts)], st.m, x, rows, f); err != nil {
+			return err
+		}
 	}
 	if err := d.RoPE(s.q, c.Heads, c.HeadDim, seq, c.RopeTheta); err != nil {
 		return err
@@ -146,28 +151,29 @@ func (l *Layers) block(i int, b *block, x kernels.Buffer, seq []kernels.Seq, kv 
 	if err := d.Attention(s.att, s.q, s.k, s.v, kv, i, c.Heads, seq); err != nil {
 		return err
 	}
-	if err := d.MatMul(s.proj, b.o, s.att, rows); err != nil {
+	residual := kernels.Fused{Out: kernels.Accumulate}
+	if err := d.FusedMatMul([]kernels.Buffer{x}, b.o, s.att, rows, residual); err != nil {
 		return err
 	}
-	if err := d.Add(x, x, s.proj, rows*c.Dim); err != nil {
-		return err
+	ffnNorm := kernels.Fused{Norm: b.ffnNorm, Eps: c.NormEps}
+	if b.gateUp != nil {
+		f := ffnNorm
+		f.Out = kernels.SiLUGate
+		if err := d.FusedMatMul([]kernels.Buffer{s.gate}, b.gateUp, x, rows, f); err != nil {
+			return err
+		}
+	} else {
+		if err := d.FusedMatMul([]kernels.Buffer{s.gate}, b.gate, x, rows, ffnNorm); err != nil {
+			return err
+		}
+		if err := d.FusedMatMul([]kernels.Buffer{s.up}, b.up, x, rows, ffnNorm); err != nil {
+			return err
+		}
+		if err := d.SiLUMul(s.gate, s.gate, s.up, rows*c.FFN); err != nil {
+			return err
+		}
 	}
-	if err := d.RMSNorm(s.norm, x, b.ffnNorm, rows, c.NormEps); err != nil {
-		return err
-	}
-	if err := d.MatMul(s.gate, b.gate, s.norm, rows); err != nil {
-		return err
-	}
-	if err := d.MatMul(s.up, b.up, s.norm, rows); err != nil {
-		return err
-	}
-	if err := d.SiLUMul(s.gate, s.gate, s.up, rows*c.FFN); err != nil {
-		return err
-	}
-	if err := d.MatMul(s.proj, b.down, s.gate, rows); err != nil {
-		return err
-	}
-	return d.Add(x, x, s.proj, rows*c.Dim)
+	return d.FusedMatMul([]kernels.Buffer{x}, b.down, s.gate, rows, residual)
 }
 
 // Logits applies the final norm and the output head to the rows of x named
@@ -187,10 +193,7 @@ func (l *Layers) Logits(dst, x kernels.Buffer, rows []int32) error {
 	if err := d.CopyRows(s.proj, x, l.cfg.Dim, rows); err != nil {
 		return fmt.Errorf("model: logits: %w", err)
 	}
-	if err := d.RMSNorm(s.norm, s.proj, l.norm, n, l.cfg.NormEps); err != nil {
-		return fmt.Errorf("model: logits: %w", err)
-	}
-	if err := d.MatMul(dst, l.output, s.norm, n); err != nil {
+	if err := d.FusedMatMul([]kernels.Buffer{dst}, l.output, s.proj, n, kernels.Fused{Norm: l.norm, Eps: l.cfg.NormEps}); err != nil {
 		return fmt.Errorf("model: logits: %w", err)
 	}
 	return nil
@@ -198,8 +201,8 @@ func (l *Layers) Logits(dst, x kernels.Buffer, rows []int32) error {
 
 // scratch holds the intermediate activations of a batch, grown on demand.
 type scratch struct {
-	rows                               int
-	norm, q, k, v, att, proj, gate, up kernels.Buffer
+	rows                         int
+	q, k, v, att, proj, gate, up kernels.Buffer
 }
 
 func (s *scratch) ensure(d kernels.Device, c Config, rows int) error {
@@ -211,7 +214,7 @@ func (s *scratch) ensure(d kernels.Device, c Config, rows int) error {
 		dst *kernels.Buffer
 		w   int
 	}{
-		{&s.norm, c.Dim}, {&s.q, c.QDim()}, {&s.k, c.KVDim()}, {&s.v, c.KVDim()},
+		{&s.q, c.QDim()}, {&s.k, c.KVDim()}, {&s.v, c.KVDim()},
 		{&s.att, c.QDim()}, {&s.proj, c.Dim}, {&s.gate, c.FFN}, {&s.up, c.FFN},
 	}
 	for _, w := range widths {
@@ -227,7 +230,7 @@ func (s *scratch) ensure(d kernels.Device, c Config, rows int) error {
 }
 
 func (s *scratch) release() {
-	for _, b := range []kernels.Buffer{s.norm, s.q, s.k, s.v, s.att, s.proj, s.gate, s.up} {
+	for _, b := range []kernels.Buffer{s.q, s.k, s.v, s.att, s.proj, s.gate, s.up} {
 		if b != nil {
 			b.Release()
 		}

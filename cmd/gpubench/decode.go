@@ -25,7 +25,9 @@ const (
 type layer struct{ wq, wk, wv, wo, w1, w2, w3, an, fn kernels.Matrix }
 
 // decode7B runs greedy-shaped decode steps (one position, argmax on the
-// device, one fence per token) through a 7B-shaped model of type t.
+// device, one fence per token) through a 7B-shaped model of type t, op by
+// op without fusion: sixteen dispatches a layer, the baseline decodeModel
+// is compared with.
 func decode7B(d kernels.Device, t quant.Type, tokens, nl int, copyBW float64) error {
 	rng := rand.New(rand.NewPCG(7, 7))
 	var mats []kernels.Matrix
@@ -97,7 +99,7 @@ func decode7B(d kernels.Device, t quant.Type, tokens, nl int, copyBW float64) er
 		return err
 	}
 	defer kv.Release()
-	fmt.Printf("decode %s: %d layers uploaded in %.1f s, %.2f GB of weights read per token\n", t, nl, time.Since(start).Seconds(), float64(weightBytes)/1e9)
+	fmt.Printf("decode %s (unfused ops): %d layers uploaded in %.1f s, %.2f GB of weights read per token\n", t, nl, time.Since(start).Seconds(), float64(weightBytes)/1e9)
 
 	var bufs []kernels.Buffer
 	nb := func(n int) kernels.Buffer {
@@ -119,6 +121,29 @@ func decode7B(d kernels.Device, t quant.Type, tokens, nl int, copyBW float64) er
 	if err != nil {
 		return err
 	}
+	type namedOp struct {
+		name string
+		run  func() error
+	}
+	layerOps := func(li int, l layer, seq []kernels.Seq) []namedOp {
+		return []namedOp{
+			{"rmsnorm", func() error { return d.RMSNorm(h, x, l.an, 1, 1e-5) }},
+			{"matvec q", func() error { return d.MatMul(q, l.wq, h, 1) }},
+			{"matvec k", func() error { return d.MatMul(k, l.wk, h, 1) }},
+			{"matvec v", func() error { return d.MatMul(v, l.wv, h, 1) }},
+			{"rope q", func() error { return d.RoPE(q, heads, hd, seq, 10000) }},
+			{"rope k", func() error { return d.RoPE(k, heads, hd, seq, 10000) }},
+			{"attention", func() error { return d.Attention(att, q, k, v, kv, li, heads, seq) }},
+			{"matvec o", func() error { return d.MatMul(o, l.wo, att, 1) }},
+			{"add", func() error { return d.Add(x, x, o, dim) }},
+			{"rmsnorm", func() error { return d.RMSNorm(h, x, l.fn, 1, 1e-5) }},
+			{"matvec gate", func() error { return d.MatMul(g, l.w1, h, 1) }},
+			{"matvec up", func() error { return d.MatMul(u, l.w3, h, 1) }},
+			{"silu·mul", func() error { return d.SiLUMul(s, g, u, ffn) }},
+			{"matvec down", func() error { return d.MatMul(o, l.w2, s, 1) }},
+			{"add", func() error { return d.Add(x, x, o, dim) }},
+		}
+	}
 	var recorded time.Duration // CPU time spent recording a token's ops
 	step := func(pos int, id int32) (int32, error) {
 		t0 := time.Now()
@@ -127,25 +152,8 @@ func decode7B(d kernels.Device, t quant.Type, tokens, nl int, copyBW float64) er
 			return 0, err
 		}
 		for li, l := range ls {
-			ops := []func() error{
-				func() error { return d.RMSNorm(h, x, l.an, 1, 1e-5) },
-				func() error { return d.MatMul(q, l.wq, h, 1) },
-				func() error { return d.MatMul(k, l.wk, h, 1) },
-				func() error { return d.MatMul(v, l.wv, h, 1) },
-				func() error { return d.RoPE(q, heads, hd, seq, 10000) },
-				func() error { return d.RoPE(k, heads, hd, seq, 10000) },
-				func() error { return d.Attention(att, q, k, v, kv, li, heads, seq) },
-				func() error { return d.MatMul(o, l.wo, att, 1) },
-				func() error { return d.Add(x, x, o, dim) },
-				func() error { return d.RMSNorm(h, x, l.fn, 1, 1e-5) },
-				func() error { return d.MatMul(g, l.w1, h, 1) },
-				func() error { return d.MatMul(u, l.w3, h, 1) },
-				func() error { return d.SiLUMul(s, g, u, ffn) },
-				func() error { return d.MatMul(o, l.w2, s, 1) },
-				func() error { return d.Add(x, x, o, dim) },
-			}
-			for _, op := range ops {
-				if err := op(); err != nil {
+			for _, op := range layerOps(li, l, seq) {
+				if err := op.run(); err != nil {
 					return 0, err
 				}
 			}
@@ -192,8 +200,32 @@ func decode7B(d kernels.Device, t quant.Type, tokens, nl int, copyBW float64) er
 		return err
 	}
 	limitHere := resident / float64(weightBytes)
-	fmt.Printf("decode %s: with the model resident the copy bandwidth is %.1f GB/s: limit %.1f tokens/s, ratio %.2f\n", t, resident/1e9, limitHere, tps/limitHere)
-	fmt.Printf("decode %s: %.1f tokens/s (%.2f ms/token, %.2f ms of it recording on the CPU) at positions 8..%d; bandwidth limit %.1f tokens/s; ratio %.2f\n",
+	fmt.Printf("decode %s (unfused ops): with the model resident the copy bandwidth is %.1f GB/s: limit %.1f tokens/s, ratio %.2f\n", t, resident/1e9, limitHere, tps/limitHere)
+	fmt.Printf("decode %s (unfused ops): %.1f tokens/s (%.2f ms/token, %.2f ms of it recording on the CPU) at positions 8..%d; bandwidth limit %.1f tokens/s; ratio %.2f\n",
 		t, tps, 1e3/tps, recorded.Seconds()*1e3/float64(tokens), pos-1, limit, tps/limit)
+	if !opProfile {
+		return nil
+	}
+	// Each op of one layer alone, repeated back to back (each depends on the
+	// last through the device's barriers): what it costs inside a token.
+	one := make([]float32, 1)
+	seq := []kernels.Seq{{Slot: 0, Pos: int32(pos)}}
+	var sum time.Duration
+	for _, op := range layerOps(0, ls[0], seq) {
+		const n = 300
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			if err := op.run(); err != nil {
+				return err
+			}
+		}
+		if err := d.Read(x, one); err != nil {
+			return err
+		}
+		per := time.Since(start) / n
+		sum += per
+		fmt.Printf("decode %s op %-12s %7.1f µs\n", t, op.name, per.Seconds()*1e6)
+	}
+	fmt.Printf("decode %s ops of one layer: %.1f µs, × %d layers = %.2f ms\n", t, sum.Seconds()*1e6, nl, sum.Seconds()*1e3*float64(nl))
 	return nil
 }

@@ -39,8 +39,17 @@ func main() {
 	tiledList := flag.String("tiled", "", "tiled matvec shapes to sweep, e.g. 8x2x32,16x2x16 (slices × blocks per step × rows per workgroup); empty: the device's choice")
 	flag.IntVar(&coldBytes, "cold", 512<<20, "matvec weights rotated over (bytes), so they come from memory rather than the last-level cache")
 	flag.IntVar(&submitEvery, "submit", 0, "commands per submit (0: the device default)")
+	batchList := flag.String("batches", "8,32,128", "batch sizes of the 4096×11008 matmul timings (empty: skip)")
+	flag.BoolVar(&unfused, "unfused", true, "also time decode through the unfused op sequence (the baseline)")
+	flag.BoolVar(&opProfile, "ops", false, "after each decode, time every op of one layer alone")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	for _, b := range strings.Split(*batchList, ",") {
+		var n int
+		if _, err := fmt.Sscan(b, &n); err == nil && n > 0 {
+			batches = append(batches, n)
+		}
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err == nil {
@@ -69,6 +78,8 @@ func main() {
 var submitEvery, coldBytes int
 var mvShapes string
 var ballastMB int
+var opProfile, unfused bool
+var batches []int
 var ballastUpload bool
 
 func parseTypes(s string) ([]quant.Type, error) {
@@ -177,7 +188,7 @@ func run(formatList, decodeList, shapeList, tiledList string, tokens, iters, lay
 			fmt.Printf("copy bandwidth again after the matvecs: copy engine %.1f GB/s, compute shader %.1f GB/s\n", e2/1e9, s2/1e9)
 		}
 		for _, t := range []quant.Type{quant.Q4_K, quant.Q8_0, quant.F16} {
-			for _, batch := range []int{8, 32, 128} {
+			for _, batch := range batches {
 				per, err := matmulBatch(d, t, 4096, 11008, batch)
 				if err != nil {
 					return err
@@ -187,6 +198,14 @@ func run(formatList, decodeList, shapeList, tiledList string, tokens, iters, lay
 			}
 		}
 		for _, t := range dfmts {
+			// The engine's path first, then the unfused op sequence (the
+			// earlier sessions' decode) as the same run's baseline.
+			if err := decodeModel(d, t, tokens, layers, bw); err != nil {
+				return err
+			}
+			if !unfused {
+				continue
+			}
 			if err := decode7B(d, t, tokens, layers, bw); err != nil {
 				return err
 			}

@@ -33,7 +33,8 @@ type Options struct {
 	// KVTypes overrides the KV-cache formats to check (nil: KVTypes).
 	KVTypes []quant.Type
 	// Only, when set, runs only the named groups: "embed", "rmsnorm",
-	// "matmul", "rope", "attention", "elementwise", "copyrows", "topk".
+	// "matmul", "rope", "attention", "elementwise", "copyrows", "topk",
+	// "fused".
 	Only []string
 }
 
@@ -66,7 +67,7 @@ func Run(t *testing.T, ref, dev kernels.Device, opts Options) {
 	}{
 		{"embed", testEmbed}, {"rmsnorm", testRMSNorm}, {"matmul", testMatMul},
 		{"rope", testRoPE}, {"attention", testAttention}, {"elementwise", testElementwise},
-		{"copyrows", testCopyRows}, {"topk", testTopK},
+		{"copyrows", testCopyRows}, {"topk", testTopK}, {"fused", testFused},
 	}
 	for _, g := range groups {
 		if !opts.wants(g.name) {

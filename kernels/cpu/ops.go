@@ -2,7 +2,6 @@ package cpu
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/quant"
@@ -45,17 +44,7 @@ func (d *Device) RMSNorm(dst, x kernels.Buffer, weight kernels.Matrix, rows int,
 	if err != nil {
 		return err
 	}
-	for r := 0; r < rows; r++ {
-		xr, or := in[r*n:(r+1)*n], out[r*n:(r+1)*n]
-		var ss float64
-		for _, v := range xr {
-			ss += float64(v) * float64(v)
-		}
-		scale := float32(1 / math.Sqrt(ss/float64(n)+float64(eps)))
-		for i, v := range xr {
-			or[i] = v * scale * w.f32[i]
-		}
-	}
+	rmsNormRows(out[:rows*n], in[:rows*n], w.f32, rows, eps)
 	return nil
 }
 
@@ -75,16 +64,21 @@ func (d *Device) MatMul(dst kernels.Buffer, w kernels.Matrix, x kernels.Buffer, 
 	if err != nil {
 		return err
 	}
+	d.matMul(m, in, out, rows)
+	return nil
+}
+
+// matMul is MatMul on checked slices.
+func (d *Device) matMul(m *matrix, in, out []float32, rows int) {
 	if rows == 1 {
 		// Decode: one pass over the weights, no scratch.
 		in = in[:m.cols]
 		d.parallel(m.rows, minChunkRows(m.cols), func(lo, hi int) {
 			quant.DotRows(m.t, m.data[lo*m.rowBytes:hi*m.rowBytes], in, out[lo:hi])
 		})
-		return nil
+		return
 	}
 	d.matMulBatch(m, in, out, rows)
-	return nil
 }
 
 func (d *Device) SiLUMul(dst, gate, up kernels.Buffer, n int) error {
@@ -100,9 +94,7 @@ func (d *Device) SiLUMul(dst, gate, up kernels.Buffer, n int) error {
 	if err != nil {
 		return err
 	}
-	for i := 0; i < n; i++ {
-		o[i] = g[i] / (1 + float32(math.Exp(float64(-g[i])))) * u[i]
-	}
+	siluMul(o[:n], g[:n], u[:n])
 	return nil
 }
 

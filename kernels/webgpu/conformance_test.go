@@ -86,10 +86,10 @@ func TestConformanceTiledShapes(t *testing.T) {
 	for _, sh := range []TiledShape{{S: 8, U: 3}, gpuTiled} {
 		t.Run(fmt.Sprintf("S%dU%dR%d", sh.S, sh.U, sh.R), func(t *testing.T) {
 			dev := open(t, Options{TiledShape: sh})
-			if short := dev.kern.short[quant.Q4_K] != nil; short != (sh == gpuTiled) {
+			if short := dev.kern.tiled[tiledKey{quant.Q4_K, variant{}, true}] != nil; short != (sh == gpuTiled) {
 				t.Fatalf("shape %+v: short-window kernels built: %v", sh, short)
 			}
-			conformance.Run(t, ref, dev, conformance.Options{Short: true, Only: []string{"matmul"}})
+			conformance.Run(t, ref, dev, conformance.Options{Short: true, Only: []string{"matmul", "fused"}})
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gogpu/gputypes"
 	"github.com/gogpu/wgpu"
+	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/quant"
 )
 
@@ -58,8 +59,7 @@ func (s MatShape) rowsPerGroup(nb int) int { return s.RPW * s.RPT }
 
 // opKernels are the pipelines New compiles.
 type opKernels struct {
-	tiled   map[quant.Type]*kernel // NB = 1, tiled layouts (matvec_tiled.wgsl)
-	short   map[quant.Type]*kernel // the same for windows of few rows (shortShape), or nil
+	tiled   map[tiledKey]*kernel   // NB = 1, tiled layouts (matvec_tiled.wgsl)
 	matvec  map[quant.Type]*kernel // NB = 1
 	matmul  map[quant.Type]*kernel // NB = matBatch
 	embed   map[quant.Type]*kernel
@@ -69,6 +69,7 @@ type opKernels struct {
 	addIn   *kernel
 	copy    *kernel
 	topk    *kernel
+	tail    *kernel // FusedMatMul's epilogue after a whole product
 	shape   MatShape
 	tshape  TiledShape
 }
@@ -80,12 +81,15 @@ const matBatch = 8
 var weightTypes = []quant.Type{quant.F32, quant.F16, quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q5_K, quant.Q6_K, quant.Q3_K, quant.Q2_K}
 
 func (o *opKernels) destroy() {
-	for _, m := range []map[quant.Type]*kernel{o.tiled, o.short, o.matvec, o.matmul, o.embed} {
+	for _, m := range []map[quant.Type]*kernel{o.matvec, o.matmul, o.embed} {
 		for _, k := range m {
 			k.destroy()
 		}
 	}
-	for _, k := range []*kernel{o.rmsnorm, o.rope, o.elem, o.addIn, o.copy, o.topk} {
+	for _, k := range o.tiled {
+		k.destroy()
+	}
+	for _, k := range []*kernel{o.rmsnorm, o.rope, o.elem, o.addIn, o.copy, o.topk, o.tail} {
 		k.destroy()
 	}
 }
@@ -193,8 +197,7 @@ func (d *Device) buildKernels() error {
 	o.matvec = map[quant.Type]*kernel{}
 	o.matmul = map[quant.Type]*kernel{}
 	o.embed = map[quant.Type]*kernel{}
-	o.tiled = map[quant.Type]*kernel{}
-	o.short = map[quant.Type]*kernel{}
+	o.tiled = map[tiledKey]*kernel{}
 	var err error
 	if o.shape, err = d.chooseShape(); err != nil {
 		return err
@@ -234,12 +237,14 @@ func (d *Device) buildKernels() error {
 			}
 		}
 		if tiled(t) && o.tshape.On() {
-			if o.tiled[t], err = d.tiledKernel(t, o.tshape, common, deq); err != nil {
-				return err
-			}
-			if o.tshape == gpuTiled {
-				if o.short[t], err = d.tiledKernel(t, shortShape, common, deq); err != nil {
+			for _, v := range variants {
+				if o.tiled[tiledKey{t, v, false}], err = d.tiledKernel(t, o.tshape, v, common, deq); err != nil {
 					return err
+				}
+				if o.tshape == gpuTiled {
+					if o.tiled[tiledKey{t, v, true}], err = d.tiledKernel(t, shortShape, v, common, deq); err != nil {
+						return err
+					}
 				}
 			}
 		}
@@ -263,6 +268,7 @@ func (d *Device) buildKernels() error {
 		{&o.addIn, "addinplace.wgsl", []bool{true, false}},
 		{&o.copy, "copyrows.wgsl", []bool{true, false}},
 		{&o.topk, "topk.wgsl", []bool{true, false}},
+		{&o.tail, "fusedtail.wgsl", []bool{true, false}},
 	} {
 		src, err := render(s.file, nil)
 		if err != nil {
@@ -330,18 +336,46 @@ func (d *Device) chooseTiledShape() (TiledShape, error) {
 // TiledShape reports the tiled matvec's shape in use.
 func (d *Device) TiledShape() TiledShape { return d.kern.tshape }
 
+// variant is a FusedMatMul prologue and epilogue compiled into the tiled
+// matvec; the plain MatMul is variant{}.
+type variant struct {
+	norm bool
+	out  kernels.FusedOut
+}
+
+// variants are every combination, compiled when the device opens.
+var variants = []variant{
+	{false, kernels.Store}, {true, kernels.Store},
+	{false, kernels.Accumulate}, {true, kernels.Accumulate},
+	{false, kernels.SiLUGate}, {true, kernels.SiLUGate},
+}
+
+// tiledKey names one tiled matvec pipeline: format, variant, and whether
+// it has shortShape (windows of few rows) rather than the tuned shape.
+type tiledKey struct {
+	t     quant.Type
+	v     variant
+	short bool
+}
+
 type tiledData struct {
 	S, U, ULast, WG, VPB, RT int
 	Us, URest                []int
 	Common, Deq, Dot         string
+	Norm, SiLU               bool
+	Mode                     int
 }
 
-func (d *Device) tiledKernel(t quant.Type, sh TiledShape, common, deq string) (*kernel, error) {
+// tiledBindings: W, X and the norm weight G are read; Y0, Y1, Y2 written.
+var tiledBindings = []bool{true, true, true, false, false, false}
+
+func (d *Device) tiledKernel(t quant.Type, sh TiledShape, v variant, common, deq string) (*kernel, error) {
 	dot, err := snippet("tileddot.wgsl", t.String(), nil)
 	if err != nil {
 		return nil, err
 	}
-	td := tiledData{S: sh.S, U: sh.U, ULast: sh.U - 1, RT: sh.rows(), WG: sh.rows() * sh.S, VPB: blockWeights(t) / 4, Common: common, Deq: deq, Dot: dot}
+	td := tiledData{S: sh.S, U: sh.U, ULast: sh.U - 1, RT: sh.rows(), WG: sh.rows() * sh.S, VPB: blockWeights(t) / 4, Common: common, Deq: deq, Dot: dot,
+		Norm: v.norm, SiLU: v.out == kernels.SiLUGate, Mode: int(v.out)}
 	for i := 0; i < sh.U; i++ {
 		td.Us = append(td.Us, i)
 	}
@@ -350,7 +384,7 @@ func (d *Device) tiledKernel(t quant.Type, sh TiledShape, common, deq string) (*
 	if err != nil {
 		return nil, err
 	}
-	return d.newKernel("matvec_tiled_"+t.String(), src, true, true, false)
+	return d.newKernel(fmt.Sprintf("matvec_tiled_%s_norm%v_out%d", t, v.norm, v.out), src, tiledBindings...)
 }
 
 // shortShape serves windows of at most shortRows rows when the GPU shape

@@ -31,7 +31,7 @@ func (d *Device) unalias(out *Buffer, ins ...*Buffer) ([]span, error) {
 			continue
 		}
 		if scr == nil {
-			s, err := d.rec.scratchSpan(out.buf.Size())
+			s, err := d.rec.scratchSpan(scratchAlias, out.buf.Size())
 			if err != nil {
 				return nil, err
 			}
@@ -170,36 +170,7 @@ func (d *Device) MatMul(dst kernels.Buffer, w kernels.Matrix, x kernels.Buffer, 
 	if err != nil {
 		return err
 	}
-	if m.tiled && rows <= tiledBatchMax && d.kern.tshape.On() {
-		// Small batches (a few sessions' decode steps) run the matvec once
-		// per batch row: on an H200 eight Q4_K 4096×11008 matvecs (8 × 27 µs)
-		// beat the classic batched kernel on this layout (351 µs).
-		for b := 0; b < rows; b++ {
-			for _, win := range m.wins {
-				k, rt := d.kern.tiled[m.t], d.kern.tshape.rows()
-				if ks := d.kern.short[m.t]; ks != nil && win.rows <= shortRows {
-					k, rt = ks, shortShape.rows()
-				}
-				p := []uint32{uint32(win.rows), uint32(m.cols / blockWeights(m.t)), uint32(win.rs), uint32(win.so), uint32(win.row0), uint32(b * m.cols / 4), uint32(b * m.rows)}
-				if err := d.rec.dispatch(k, p, []span{win.span(), sp[0], out.whole()}, uint32(ceilDiv(win.rows, rt)), 1, 1); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	sh := d.kern.shape
-	k, nb := d.kern.matvec[m.t], 1
-	if rows > 1 {
-		k, nb = d.kern.matmul[m.t], matBatch
-	}
-	for _, win := range m.wins {
-		p := []uint32{uint32(win.rows), uint32(m.nu), uint32(win.rs), uint32(win.so), uint32(rows), uint32(m.rows), uint32(win.row0), uint32(m.cols / 4)}
-		if err := d.rec.dispatch(k, p, []span{win.span(), sp[0], out.whole()}, uint32(ceilDiv(win.rows, sh.rowsPerGroup(nb))), uint32(ceilDiv(rows, nb)), 1); err != nil {
-			return err
-		}
-	}
-	return nil
+	return d.product(out.whole(), m, sp[0], rows)
 }
 
 // RoPE rotates adjacent pairs of each head of each row by its position.
@@ -368,7 +339,7 @@ func (d *Device) TopK(logits kernels.Buffer, rows, cols, k int) ([]int32, []floa
 	if size > d.bindLimit {
 		return nil, nil, fmt.Errorf("webgpu: TopK: %d×%d results exceed a binding", rows, k)
 	}
-	out, err := d.rec.scratchSpan(size)
+	out, err := d.rec.scratchSpan(scratchAlias, size)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -45,10 +45,13 @@ type recorder struct {
 	pass    *wgpu.ComputePassEncoder
 	count   int
 	groups  map[bgKey]*wgpu.BindGroup
-	scratch *wgpu.Buffer // for ops whose output aliases an input
-	scrID   uint64
-	dummy   *wgpu.Buffer // bound where a shader ignores a binding
-	dumID   uint64
+	scratch [scratchSlots]scratchBuf
+	// dummy is bound where a shader ignores a read binding, wr where it
+	// ignores writable ones (one each: a buffer may not be bound writable
+	// twice, or writable and read-only, in one dispatch).
+	dummy *wgpu.Buffer
+	dumID uint64
+	wr    [2]scratchBuf
 	// copyUse records how buffers were used by copies in the open encoder:
 	// gogpu rejects one encoder that copies both from and into a buffer.
 	copyUse map[*wgpu.Buffer]bool // true: copy source, false: destination
@@ -100,6 +103,35 @@ func (d *Device) ResetRecordStats() {
 
 func (r *recorder) dummySpan() span { return span{buf: r.dummy, id: r.dumID, size: 256} }
 
+// scratchBuf is one device buffer the recorder lends to ops.
+type scratchBuf struct {
+	buf *wgpu.Buffer
+	id  uint64
+}
+
+func (s scratchBuf) span() span { return span{buf: s.buf, id: s.id, size: s.buf.Size()} }
+
+// Scratch slots: scratchAlias holds copies of inputs that alias an op's
+// output; FusedMatMul's composed path keeps the normalised x and the whole
+// product in the other two.
+const (
+	scratchAlias = iota
+	scratchNormed
+	scratchProduct
+	scratchSlots
+)
+
+// tiledSpans binds matvec_tiled.wgsl: weights, x, the norm weight (unset:
+// a dummy) and up to three outputs (missing ones: dummies).
+func (r *recorder) tiledSpans(w, x, g span, ys []span) []span {
+	if g.buf == nil {
+		g = r.dummySpan()
+	}
+	out := []span{w, x, g, ys[0], r.wr[0].span(), r.wr[1].span()}
+	copy(out[4:], ys[1:])
+	return out
+}
+
 func (r *recorder) init(d *Device) error {
 	r.d = d
 	var err error
@@ -112,6 +144,12 @@ func (r *recorder) init(d *Device) error {
 		return err
 	}
 	r.dumID = d.newID()
+	for i := range r.wr {
+		if r.wr[i].buf, err = d.createBuffer("unused output", 256, storageUsage); err != nil {
+			return err
+		}
+		r.wr[i].id = d.newID()
+	}
 	r.arena = make([]byte, 0, paramArena)
 	r.groups = map[bgKey]*wgpu.BindGroup{}
 	return nil
@@ -134,8 +172,10 @@ func (r *recorder) destroy() {
 		g.Release()
 		delete(r.groups, k)
 	}
-	if r.scratch != nil {
-		r.scratch.Release()
+	for _, b := range append(r.scratch[:], r.wr[:]...) {
+		if b.buf != nil {
+			b.buf.Release()
+		}
 	}
 	if r.params != nil {
 		r.params.Release()
@@ -385,25 +425,26 @@ func (r *recorder) bindGroup(k *kernel, poff int, spans []span) (*wgpu.BindGroup
 	return g, nil
 }
 
-// scratchSpan returns a scratch buffer of at least size bytes. Reusing it
-// within one submit is safe: commands run in order with barriers between.
-func (r *recorder) scratchSpan(size uint64) (span, error) {
+// scratchSpan returns scratch slot's buffer, grown to at least size bytes.
+// Reusing it within one submit is safe: commands run in order with
+// barriers between.
+func (r *recorder) scratchSpan(slot int, size uint64) (span, error) {
 	size = (size + 255) &^ 255
-	if r.scratch == nil || r.scratch.Size() < size {
-		if r.scratch != nil {
+	s := &r.scratch[slot]
+	if s.buf == nil || s.buf.Size() < size {
+		if s.buf != nil {
 			if err := r.flush(); err != nil {
 				return span{}, err
 			}
-			r.forget(r.scrID)
-			r.scratch.Release()
-			r.scratch = nil
+			r.forget(s.id)
+			s.buf.Release()
+			s.buf = nil
 		}
 		b, err := r.d.createBuffer("scratch", size, storageUsage)
 		if err != nil {
 			return span{}, err
 		}
-		r.scratch = b
-		r.scrID = r.d.newID()
+		s.buf, s.id = b, r.d.newID()
 	}
-	return span{buf: r.scratch, id: r.scrID, off: 0, size: size}, nil
+	return span{buf: s.buf, id: s.id, off: 0, size: size}, nil
 }

@@ -84,7 +84,7 @@ func (d *Device) timeShape(s MatShape) (time.Duration, error) {
 	}
 	defer done()
 	p := []uint32{rows, cols / 32, uint32(rs), 0, 1, rows, 0, cols / 4}
-	return d.timeKernel(k, p, sp, uint32(ceilDiv(rows, s.rowsPerGroup(1))))
+	return d.timeKernel(k, p, sp, uint32(ceilDiv(rows, s.rowsPerGroup(1))), sp[2])
 }
 
 // tuneBuffers uploads weights and a zero x of cols values, makes a y of

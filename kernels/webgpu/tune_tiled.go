@@ -41,7 +41,7 @@ func (d *Device) tuneTiled() (TiledShape, error) {
 	}()
 	for i, c := range tiledCandidates {
 		if c.On() {
-			ks[i], err = d.tiledKernel(quant.Q4_K, c, common, deq)
+			ks[i], err = d.tiledKernel(quant.Q4_K, c, variant{}, common, deq)
 		} else {
 			ks[i], err = d.classicKernel(d.kern.shape, common, deq)
 		}
@@ -83,13 +83,15 @@ func (d *Device) timeTiledCandidates(ks []*kernel, rows int) (TiledShape, time.D
 	defer done()
 	best, bestT := tiledCandidates[0], time.Duration(1<<62)
 	for i, c := range tiledCandidates {
-		p := []uint32{uint32(rows), cols / 256, uint32(rows), 0, 0, 0, 0}
+		p := []uint32{uint32(rows), cols / 256, uint32(rows), 0, 0, 0, 0, 0, 0, uint32(rows), uint32(rows), 0, cols, 0}
 		groups := uint32(rows / c.rows())
+		bind := d.rec.tiledSpans(sp[0], sp[1], span{}, []span{sp[2]})
 		if !c.On() {
 			p = []uint32{uint32(rows), cols / 32, uint32(rows), 0, 1, uint32(rows), 0, cols / 4}
 			groups = uint32(ceilDiv(rows, d.kern.shape.rowsPerGroup(1)))
+			bind = sp
 		}
-		t, err := d.timeKernel(ks[i], p, sp, groups)
+		t, err := d.timeKernel(ks[i], p, bind, groups, sp[2])
 		if err != nil {
 			return TiledShape{}, 0, fmt.Errorf("webgpu: timing tiled matvec %+v: %w", c, err)
 		}
@@ -102,8 +104,8 @@ func (d *Device) timeTiledCandidates(ks []*kernel, rows int) (TiledShape, time.D
 }
 
 // timeKernel is the best of 3 rounds of 8 dispatches (after a warm-up round).
-// sp[2] is the output, read back as the fence.
-func (d *Device) timeKernel(k *kernel, p []uint32, sp []span, groups uint32) (time.Duration, error) {
+// out is the output, read back as the fence.
+func (d *Device) timeKernel(k *kernel, p []uint32, sp []span, groups uint32, out span) (time.Duration, error) {
 	best := time.Duration(1 << 62)
 	for round := 0; round < 4; round++ {
 		start := time.Now()
@@ -112,7 +114,7 @@ func (d *Device) timeKernel(k *kernel, p []uint32, sp []span, groups uint32) (ti
 				return 0, err
 			}
 		}
-		if _, err := d.readBytes(sp[2].buf, 0, 4); err != nil {
+		if _, err := d.readBytes(out.buf, 0, 4); err != nil {
 			return 0, err
 		}
 		if el := time.Since(start); round > 0 && el < best {

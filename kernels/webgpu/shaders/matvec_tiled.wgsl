@@ -1,23 +1,39 @@
 // Y[row0 + r] = Σ_i W[r][i] · X[i] for one window of a tiled matrix
-// (layout: tiled.go). One workgroup per RT rows: thread (lane l = li % RT,
-// slice s = li / RT) computes row RT·wg + l over the blocks s, s+S, s+2S, …
-// of that row, so RT adjacent lanes read chunk c of adjacent rows (adjacent
-// 16 bytes: with RT = 32 one 512-byte load per warp, with 8 four 128-byte
-// lines). Fewer rows per workgroup mean more workgroups for short matrices. x goes through
-// workgroup memory in tiles of 4096 values, loaded once per workgroup with
-// coalesced loads: read straight from X, the same x lines were requested by
-// every warp of every workgroup at once, a hot spot that capped 4-bit
-// formats at ~0.05 of copy bandwidth on an H200. U blocks per loop step
-// keep several weight loads in flight. The S slices' sums meet in
+// (layout: tiled.go), with FusedMatMul's prologue and epilogue compiled in
+// (kernels.Fused): {{if .Norm}}x is RMS-normalised on the way in{{else}}no norm{{end}};
+// output mode {{.Mode}} (0 store, split over Y0|Y1|Y2; 1 accumulate into Y0;
+// 2 SiLU gate: rows r and H + r, silu(first)·second into Y0).
+//
+// One workgroup per RT rows: thread (lane l = li % RT, slice s = li / RT)
+// computes row RT·wg + l over the blocks s, s+S, s+2S, … of that row, so RT
+// adjacent lanes read chunk c of adjacent rows (adjacent 16 bytes: with
+// RT = 32 one 512-byte load per warp, with 8 four 128-byte lines). Fewer
+// rows per workgroup mean more workgroups for short matrices. x goes
+// through workgroup memory in tiles of 4096 values, loaded once per
+// workgroup with coalesced loads: read straight from X, the same x lines
+// were requested by every warp of every workgroup at once, a hot spot that
+// capped 4-bit formats at ~0.05 of copy bandwidth on an H200. U blocks per
+// loop step keep several weight loads in flight. The S slices' sums meet in
 // workgroup memory (the x tile's, reused).
-// P: 0 rows in window, 1 blocks per row, 2 padded rows of the window (the
-//    layout's chunk stride), 3 so (scale array word offset), 4 row0
-//    (window start in the output row), 5 x offset (vec4s: the batch row's
-//    start), 6 y offset (the batch row's start).
+//
+// The norm: each thread squares the x values it stages, x is staged times
+// the norm weight G, and the row sums are scaled by 1/rms at the end —
+// W·(x⊙g)/rms, the same product as RMSNorm then MatMul up to rounding,
+// without a pass that writes and re-reads the normalised x.
+//
+// P: 0 rows in window (SiLU: rows of one half), 1 blocks per row, 2 padded
+//    rows of the window (the layout's chunk stride), 3 so (scale array word
+//    offset), 4 row0 (window start in the output row), 5 x offset (vec4s:
+//    the batch row's start), 6–8 offsets of the batch row in Y0, Y1, Y2,
+//    9–10 the first output rows that go to Y1 and Y2, 11 eps bits,
+//    12 columns (the norm's mean), 13 H (SiLU: the up half's first row).
 @group(0) @binding(0) var<storage, read> P: array<u32>;
 @group(0) @binding(1) var<storage, read> W: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> X: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(3) var<storage, read> G: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> Y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> Y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> Y2: array<f32>;
 
 const S = {{.S}}u;
 const RT = {{.RT}}u; // rows per workgroup (a divisor of the layout's 32)
@@ -40,37 +56,73 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let so = P[3];
   let row0 = P[4];
   let xo = P[5];
-  let yo = P[6];
   let l = li % RT;
   let s = li / RT;
   let r = wg.x * RT + l;
   let nv = nblk * VPB;
+{{if .SiLU}}  // Lanes past the last row read their own (zero) padding row instead.
+  let r2 = r + select(0u, P[13], r < rows);
+{{end}}  var ss = 0.0;
 {{range .Us}}  var a{{.}} = 0.0;
-{{end}}  for (var t0 = 0u; t0 < nv; t0 += TV) {
+{{if $.SiLU}}  var c{{.}} = 0.0;
+{{end}}{{end}}  for (var t0 = 0u; t0 < nv; t0 += TV) {
     let tn = min(TV, nv - t0);
     workgroupBarrier();
     for (var i = li; i < tn; i += WG) {
-      XS[i] = X[xo + t0 + i];
-    }
+{{if .Norm}}      var xv = X[xo + t0 + i];
+      ss += dot(xv, xv);
+      XS[i] = xv * G[t0 + i];
+{{else}}      XS[i] = X[xo + t0 + i];
+{{end}}    }
     workgroupBarrier();
     let b0 = t0 / VPB;
     let b1 = b0 + tn / VPB;
     var b = b0 + s;
     for (; b + {{.ULast}}u * S < b1; b += {{.U}}u * S) {
 {{range .Us}}      a{{.}} += bdot(r, b + {{.}}u * S, rr, so, (b + {{.}}u * S - b0) * VPB);
-{{end}}    }
+{{if $.SiLU}}      c{{.}} += bdot(r2, b + {{.}}u * S, rr, so, (b + {{.}}u * S - b0) * VPB);
+{{end}}{{end}}    }
     for (; b < b1; b += S) {
       a0 += bdot(r, b, rr, so, (b - b0) * VPB);
-    }
+{{if .SiLU}}      c0 += bdot(r2, b, rr, so, (b - b0) * VPB);
+{{end}}    }
   }
   workgroupBarrier();
-  XS[li] = vec4<f32>(a0{{range .URest}} + a{{.}}{{end}}, 0.0, 0.0, 0.0);
+  XS[li] = vec4<f32>(a0{{range .URest}} + a{{.}}{{end}}, {{if .SiLU}}c0{{range .URest}} + c{{.}}{{end}}{{else}}0.0{{end}}, ss, 0.0);
+  workgroupBarrier();
+  var ya = 0.0;
+  var yc = 0.0;
+  if (s == 0u) {
+    // Lane l's slices are entries l + RT·k, disjoint from every other
+    // lane's, so it may overwrite its own entry's w before the barrier.
+    var sp = 0.0;
+    for (var k = 0u; k < S; k++) {
+      let v = XS[l + RT * k];
+      ya += v.x;
+      yc += v.y;
+      sp += v.z;
+    }
+    XS[l].w = sp;
+  }
   workgroupBarrier();
   if (s == 0u && r < rows) {
-    var sum = XS[l].x;
-    for (var k = 1u; k < S; k++) {
-      sum += XS[l + RT * k].x;
+    var scale = 1.0;
+{{if .Norm}}    var tot = 0.0;
+    for (var j = 0u; j < RT; j++) {
+      tot += XS[j].w;
     }
-    Y[yo + row0 + r] = sum;
-  }
+    scale = inverseSqrt(tot / f32(P[12]) + bitcast<f32>(P[11]));
+{{end}}    let v = ya * scale;
+{{if eq .Mode 0}}    let g = row0 + r;
+    if (g < P[9]) {
+      Y0[P[6] + g] = v;
+    } else if (g < P[10]) {
+      Y1[P[7] + g - P[9]] = v;
+    } else {
+      Y2[P[8] + g - P[10]] = v;
+    }
+{{else if eq .Mode 1}}    Y0[P[6] + row0 + r] += v;
+{{else}}    let u = yc * scale;
+    Y0[P[6] + r] = v / (1.0 + exp(-v)) * u;
+{{end}}  }
 }

@@ -1,0 +1,196 @@
+//go:build !js
+
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/tabshard/tabshard/kernels"
+	"github.com/tabshard/tabshard/kernels/webgpu"
+	"github.com/tabshard/tabshard/loader"
+	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/quant"
+)
+
+// randomModel is a model.TensorSource of a 7B-shaped LLaMA with random
+// weights of one format (norms F32, all ones): the engine's own loader and
+// forward pass run on it, fused products included.
+type randomModel struct {
+	cfg   model.Config
+	t     quant.Type
+	rng   *rand.Rand
+	cache map[[2]int][]byte // weights by shape: random rows, repeated
+}
+
+func newRandomModel(t quant.Type, layers int) *randomModel {
+	return &randomModel{
+		cfg: model.Config{Arch: "llama", Layers: layers, Dim: dim, FFN: ffn, Heads: heads, KVHeads: heads, HeadDim: hd,
+			Vocab: vocab, Context: ctxLen, RopeTheta: 10000, NormEps: 1e-5},
+		t: t, rng: rand.New(rand.NewPCG(7, 7)), cache: map[[2]int][]byte{},
+	}
+}
+
+// shape gives a tensor's rows×cols (rows 1: a norm weight).
+func (m *randomModel) shape(name string) (rows, cols int, ok bool) {
+	c := m.cfg
+	switch {
+	case name == "token_embd.weight" || name == "output.weight":
+		return c.Vocab, c.Dim, true
+	case name == "output_norm.weight":
+		return 1, c.Dim, true
+	case !strings.HasPrefix(name, "blk."):
+		return 0, 0, false
+	}
+	var layer int
+	var rest string
+	if _, err := fmt.Sscanf(name, "blk.%d.%s", &layer, &rest); err != nil || layer < 0 || layer >= c.Layers {
+		return 0, 0, false
+	}
+	switch rest {
+	case "attn_norm.weight", "ffn_norm.weight":
+		return 1, c.Dim, true
+	case "attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight":
+		return c.Dim, c.Dim, true
+	case "ffn_gate.weight", "ffn_up.weight":
+		return c.FFN, c.Dim, true
+	case "ffn_down.weight":
+		return c.Dim, c.FFN, true
+	}
+	return 0, 0, false
+}
+
+func (m *randomModel) Tensor(name string) (loader.TensorInfo, bool) {
+	rows, cols, ok := m.shape(name)
+	if !ok {
+		return loader.TensorInfo{}, false
+	}
+	info := loader.TensorInfo{Name: name, Type: m.t, Dims: []uint64{uint64(cols), uint64(rows)}}
+	if rows == 1 {
+		info.Type, info.Dims = quant.F32, info.Dims[:1]
+	}
+	rb, _ := info.Type.RowBytes(cols)
+	info.Size = int64(rb * rows)
+	return info, true
+}
+
+func (m *randomModel) ReadTensor(name string) ([]byte, error) {
+	rows, cols, ok := m.shape(name)
+	if !ok {
+		return nil, fmt.Errorf("no tensor %s", name)
+	}
+	if rows == 1 {
+		f := make([]byte, cols*4)
+		for i := 0; i < cols; i++ {
+			f[4*i+2], f[4*i+3] = 0x80, 0x3f // 1.0
+		}
+		return f, nil
+	}
+	key := [2]int{rows, cols}
+	if data := m.cache[key]; data != nil {
+		return data, nil
+	}
+	data, err := weights(m.t, rows, cols, m.rng)
+	if err != nil {
+		return nil, err
+	}
+	m.cache[key] = data
+	return data, nil
+}
+
+// weightBytes is what one token reads: every layer and the head.
+func (m *randomModel) weightBytes() int64 {
+	var n int64
+	names := []string{"output_norm.weight", "output.weight"}
+	for i := 0; i < m.cfg.Layers; i++ {
+		for _, s := range []string{"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"} {
+			names = append(names, fmt.Sprintf("blk.%d.%s.weight", i, s))
+		}
+	}
+	for _, name := range names {
+		info, _ := m.Tensor(name)
+		n += info.Size
+	}
+	return n
+}
+
+// decodeModel times greedy decode steps through model.Layers (the engine's
+// forward pass: stacked Q|K|V and gate|up, norms and residual adds fused
+// into the products), one argmax on the device and one fence per token.
+func decodeModel(d kernels.Device, t quant.Type, tokens, nl int, copyBW float64) error {
+	src := newRandomModel(t, nl)
+	start := time.Now()
+	layers, err := model.LoadLayers(d, src, src.cfg, model.Whole(src.cfg))
+	if err != nil {
+		return err
+	}
+	defer layers.Release()
+	kv, err := d.NewKVCache(layers.KVConfig(1, ctxLen, quant.F16))
+	if err != nil {
+		return err
+	}
+	defer kv.Release()
+	weightBytes := src.weightBytes()
+	fmt.Printf("decode %s (engine, fused): %d layers uploaded in %.1f s, %.2f GB of weights read per token\n", t, nl, time.Since(start).Seconds(), float64(weightBytes)/1e9)
+	x, err := d.NewBuffer(dim)
+	if err != nil {
+		return err
+	}
+	defer x.Release()
+	logits, err := d.NewBuffer(vocab)
+	if err != nil {
+		return err
+	}
+	defer logits.Release()
+	var recorded time.Duration
+	step := func(pos int, id int32) (int32, error) {
+		t0 := time.Now()
+		seq := []kernels.Seq{{Slot: 0, Pos: int32(pos)}}
+		if err := layers.Embed(x, []int32{id}); err != nil {
+			return 0, err
+		}
+		if err := layers.Forward(x, seq, kv); err != nil {
+			return 0, err
+		}
+		if err := layers.Logits(logits, x, []int32{0}); err != nil {
+			return 0, err
+		}
+		recorded += time.Since(t0)
+		ids, _, err := d.TopK(logits, 1, vocab, 1)
+		if err != nil {
+			return 0, err
+		}
+		return ids[0], nil
+	}
+	id, pos := int32(1), 0
+	for ; pos < 8; pos++ {
+		if id, err = step(pos, id); err != nil {
+			return err
+		}
+	}
+	if wd, ok := d.(*webgpu.Device); ok {
+		wd.ResetRecordStats()
+		defer printStats(wd, tokens)
+	}
+	start = time.Now()
+	recorded = 0
+	for i := 0; i < tokens; i++ {
+		if id, err = step(pos, id); err != nil {
+			return err
+		}
+		pos++
+	}
+	tps := float64(tokens) / time.Since(start).Seconds()
+	limit := copyBW / float64(weightBytes)
+	resident, err := residentCopy(d)
+	if err != nil {
+		return err
+	}
+	limitHere := resident / float64(weightBytes)
+	fmt.Printf("decode %s (engine, fused): with the model resident the copy bandwidth is %.1f GB/s: limit %.1f tokens/s, ratio %.2f\n", t, resident/1e9, limitHere, tps/limitHere)
+	fmt.Printf("decode %s (engine, fused): %.1f tokens/s (%.2f ms/token, %.2f ms of it recording on the CPU) at positions 8..%d; bandwidth limit %.1f tokens/s; ratio %.2f\n",
+		t, tps, 1e3/tps, recorded.Seconds()*1e3/float64(tokens), pos-1, limit, tps/limit)
+	return nil
+}
