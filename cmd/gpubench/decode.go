@@ -227,5 +227,71 @@ func decode7B(d kernels.Device, t quant.Type, tokens, nl int, copyBW float64) er
 		fmt.Printf("decode %s op %-12s %7.1f µs\n", t, op.name, per.Seconds()*1e6)
 	}
 	fmt.Printf("decode %s ops of one layer: %.1f µs, × %d layers = %.2f ms\n", t, sum.Seconds()*1e6, nl, sum.Seconds()*1e3*float64(nl))
+	return fusedProfile(d, t, ls[0], cache, x, att, s)
+}
+
+// fusedProfile times the fused products of one layer (stacked as
+// model.Layers stacks them) and the same stacks without the fused
+// prologue and epilogues, each alone and back to back as in opProfile.
+func fusedProfile(d kernels.Device, t quant.Type, l layer, cache map[[2]int][]byte, x, att, s kernels.Buffer) error {
+	sq, sf := cache[[2]int{dim, dim}], cache[[2]int{ffn, dim}]
+	qkvM, err := d.UploadMatrix(t, 3*dim, dim, append(append(append([]byte(nil), sq...), sq...), sq...))
+	if err != nil {
+		return err
+	}
+	defer qkvM.Release()
+	guM, err := d.UploadMatrix(t, 2*ffn, dim, append(append([]byte(nil), sf...), sf...))
+	if err != nil {
+		return err
+	}
+	defer guM.Release()
+	var bufs []kernels.Buffer
+	defer func() {
+		for _, b := range bufs {
+			b.Release()
+		}
+	}()
+	for _, n := range []int{dim, dim, dim, 3 * dim, 2 * ffn} {
+		b, err := d.NewBuffer(n)
+		if err != nil {
+			return err
+		}
+		bufs = append(bufs, b)
+	}
+	q, k, v, wide, wider := bufs[0], bufs[1], bufs[2], bufs[3], bufs[4]
+	one := func(b kernels.Buffer) []kernels.Buffer { return []kernels.Buffer{b} }
+	acc := kernels.Fused{Out: kernels.Accumulate}
+	ops := []struct {
+		name string
+		run  func() error
+	}{
+		{"q|k|v 12288 rows, plain", func() error { return d.FusedMatMul(one(wide), qkvM, x, 1, kernels.Fused{}) }},
+		{"q|k|v + norm, split", func() error {
+			return d.FusedMatMul([]kernels.Buffer{q, k, v}, qkvM, x, 1, kernels.Fused{Norm: l.an, Eps: 1e-5, Split: []int{dim, dim, dim}})
+		}},
+		{"o + residual", func() error { return d.FusedMatMul(one(x), l.wo, att, 1, acc) }},
+		{"gate|up 22016 rows, plain", func() error { return d.FusedMatMul(one(wider), guM, x, 1, kernels.Fused{}) }},
+		{"gate|up + norm + SiLU", func() error {
+			return d.FusedMatMul(one(s), guM, x, 1, kernels.Fused{Norm: l.fn, Eps: 1e-5, Out: kernels.SiLUGate})
+		}},
+		{"down + residual", func() error { return d.FusedMatMul(one(x), l.w2, s, 1, acc) }},
+	}
+	res := make([]float32, 1)
+	for _, op := range ops {
+		const n = 300
+		start := time.Now()
+		var rec time.Duration
+		for i := 0; i < n; i++ {
+			t0 := time.Now()
+			if err := op.run(); err != nil {
+				return err
+			}
+			rec += time.Since(t0)
+		}
+		if err := d.Read(x, res); err != nil {
+			return err
+		}
+		fmt.Printf("decode %s fused op %-26s %7.1f µs (%.1f µs recording)\n", t, op.name, time.Since(start).Seconds()*1e6/n, rec.Seconds()*1e6/n)
+	}
 	return nil
 }
