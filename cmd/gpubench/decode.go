@@ -144,65 +144,27 @@ func decode7B(d kernels.Device, t quant.Type, tokens, nl int, copyBW float64) er
 			{"add", func() error { return d.Add(x, x, o, dim) }},
 		}
 	}
-	var recorded time.Duration // CPU time spent recording a token's ops
-	step := func(pos int, id int32) (int32, error) {
-		t0 := time.Now()
+	record := func(pos int, id int32) error {
 		seq := []kernels.Seq{{Slot: 0, Pos: int32(pos)}}
 		if err := d.Embed(x, emb, []int32{id}); err != nil {
-			return 0, err
+			return err
 		}
 		for li, l := range ls {
 			for _, op := range layerOps(li, l, seq) {
 				if err := op.run(); err != nil {
-					return 0, err
+					return err
 				}
 			}
 		}
 		if err := d.RMSNorm(h, x, outNorm, 1, 1e-5); err != nil {
-			return 0, err
-		}
-		if err := d.MatMul(logits, out, h, 1); err != nil {
-			return 0, err
-		}
-		recorded += time.Since(t0)
-		ids, _, err := d.TopK(logits, 1, vocab, 1)
-		if err != nil {
-			return 0, err
-		}
-		return ids[0], nil
-	}
-	id := int32(1)
-	pos := 0
-	for ; pos < 8; pos++ {
-		if id, err = step(pos, id); err != nil {
 			return err
 		}
+		return d.MatMul(logits, out, h, 1)
 	}
-	if wd, ok := d.(*webgpu.Device); ok {
-		wd.ResetRecordStats()
-		defer printStats(wd, tokens)
-	}
-	start = time.Now()
-	recorded = 0
-	for i := 0; i < tokens; i++ {
-		if id, err = step(pos, id); err != nil {
-			return err
-		}
-		pos++
-	}
-	el := time.Since(start)
-	tps := float64(tokens) / el.Seconds()
-	// Reading the weights once per token is the floor; compare with the
-	// copy bandwidth's read half plus write half, i.e. bytes moved per second.
-	limit := copyBW / float64(weightBytes)
-	resident, err := residentCopy(d)
+	pos, err := timeDecode(d, fmt.Sprintf("%s (unfused ops)", t), tokens, weightBytes, copyBW, record, logits)
 	if err != nil {
 		return err
 	}
-	limitHere := resident / float64(weightBytes)
-	fmt.Printf("decode %s (unfused ops): with the model resident the copy bandwidth is %.1f GB/s: limit %.1f tokens/s, ratio %.2f\n", t, resident/1e9, limitHere, tps/limitHere)
-	fmt.Printf("decode %s (unfused ops): %.1f tokens/s (%.2f ms/token, %.2f ms of it recording on the CPU) at positions 8..%d; bandwidth limit %.1f tokens/s; ratio %.2f\n",
-		t, tps, 1e3/tps, recorded.Seconds()*1e3/float64(tokens), pos-1, limit, tps/limit)
 	if !opProfile {
 		return nil
 	}
@@ -294,4 +256,56 @@ func fusedProfile(d kernels.Device, t quant.Type, l layer, cache map[[2]int][]by
 		fmt.Printf("decode %s fused op %-26s %7.1f µs (%.1f µs recording)\n", t, op.name, time.Since(start).Seconds()*1e6/n, rec.Seconds()*1e6/n)
 	}
 	return nil
+}
+
+// timeDecode runs 8 warm-up tokens and then tokens timed ones, each
+// recorded by record (position, previous token) and ended by an argmax on
+// the device (the one fence per token), and prints tokens/s against the
+// memory-bandwidth limit. It returns the next position.
+func timeDecode(d kernels.Device, label string, tokens int, weightBytes int64, copyBW float64, record func(pos int, id int32) error, logits kernels.Buffer) (int, error) {
+	var recorded time.Duration // CPU time spent recording a token's ops
+	step := func(pos int, id int32) (int32, error) {
+		t0 := time.Now()
+		if err := record(pos, id); err != nil {
+			return 0, err
+		}
+		recorded += time.Since(t0)
+		ids, _, err := d.TopK(logits, 1, vocab, 1)
+		if err != nil {
+			return 0, err
+		}
+		return ids[0], nil
+	}
+	id, pos := int32(1), 0
+	var err error
+	for ; pos < 8; pos++ {
+		if id, err = step(pos, id); err != nil {
+			return 0, err
+		}
+	}
+	if wd, ok := d.(*webgpu.Device); ok {
+		wd.ResetRecordStats()
+		defer printStats(wd, tokens)
+	}
+	start := time.Now()
+	recorded = 0
+	for i := 0; i < tokens; i++ {
+		if id, err = step(pos, id); err != nil {
+			return 0, err
+		}
+		pos++
+	}
+	tps := float64(tokens) / time.Since(start).Seconds()
+	// Reading the weights once per token is the floor; compare with the
+	// copy bandwidth's read half plus write half, i.e. bytes moved per second.
+	limit := copyBW / float64(weightBytes)
+	resident, err := residentCopy(d)
+	if err != nil {
+		return 0, err
+	}
+	limitHere := resident / float64(weightBytes)
+	fmt.Printf("decode %s: with the model resident the copy bandwidth is %.1f GB/s: limit %.1f tokens/s, ratio %.2f\n", label, resident/1e9, limitHere, tps/limitHere)
+	fmt.Printf("decode %s: %.1f tokens/s (%.2f ms/token, %.2f ms of it recording on the CPU) at positions 8..%d; bandwidth limit %.1f tokens/s; ratio %.2f\n",
+		label, tps, 1e3/tps, recorded.Seconds()*1e3/float64(tokens), pos-1, limit, tps/limit)
+	return pos, nil
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tabshard/tabshard/kernels"
-	"github.com/tabshard/tabshard/kernels/webgpu"
 	"github.com/tabshard/tabshard/loader"
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/quant"
@@ -144,53 +143,16 @@ func decodeModel(d kernels.Device, t quant.Type, tokens, nl int, copyBW float64)
 		return err
 	}
 	defer logits.Release()
-	var recorded time.Duration
-	step := func(pos int, id int32) (int32, error) {
-		t0 := time.Now()
+	record := func(pos int, id int32) error {
 		seq := []kernels.Seq{{Slot: 0, Pos: int32(pos)}}
 		if err := layers.Embed(x, []int32{id}); err != nil {
-			return 0, err
+			return err
 		}
 		if err := layers.Forward(x, seq, kv); err != nil {
-			return 0, err
-		}
-		if err := layers.Logits(logits, x, []int32{0}); err != nil {
-			return 0, err
-		}
-		recorded += time.Since(t0)
-		ids, _, err := d.TopK(logits, 1, vocab, 1)
-		if err != nil {
-			return 0, err
-		}
-		return ids[0], nil
-	}
-	id, pos := int32(1), 0
-	for ; pos < 8; pos++ {
-		if id, err = step(pos, id); err != nil {
 			return err
 		}
+		return layers.Logits(logits, x, []int32{0})
 	}
-	if wd, ok := d.(*webgpu.Device); ok {
-		wd.ResetRecordStats()
-		defer printStats(wd, tokens)
-	}
-	start = time.Now()
-	recorded = 0
-	for i := 0; i < tokens; i++ {
-		if id, err = step(pos, id); err != nil {
-			return err
-		}
-		pos++
-	}
-	tps := float64(tokens) / time.Since(start).Seconds()
-	limit := copyBW / float64(weightBytes)
-	resident, err := residentCopy(d)
-	if err != nil {
-		return err
-	}
-	limitHere := resident / float64(weightBytes)
-	fmt.Printf("decode %s (engine, fused): with the model resident the copy bandwidth is %.1f GB/s: limit %.1f tokens/s, ratio %.2f\n", t, resident/1e9, limitHere, tps/limitHere)
-	fmt.Printf("decode %s (engine, fused): %.1f tokens/s (%.2f ms/token, %.2f ms of it recording on the CPU) at positions 8..%d; bandwidth limit %.1f tokens/s; ratio %.2f\n",
-		t, tps, 1e3/tps, recorded.Seconds()*1e3/float64(tokens), pos-1, limit, tps/limit)
-	return nil
+	_, err = timeDecode(d, fmt.Sprintf("%s (engine, fused)", t), tokens, weightBytes, copyBW, record, logits)
+	return err
 }
