@@ -97,7 +97,8 @@ type Device interface {
 	// FusedMatMul computes a product with what precedes and follows it in
 	// a LLaMA layer, so that a device can run it in one pass over the
 	// weights: optionally RMSNorm on x first (f.Norm), then p = w·x', then
-	// f.Out decides where p goes (see Fused). dsts must not alias x.
+	// f.Out decides where p goes (see Fused). dsts must be distinct buffers
+	// and none of them x.
 	FusedMatMul(dsts []Buffer, w Matrix, x Buffer, rows int, f Fused) error
 	// TopK returns, for each of rows rows of cols logits, the k largest values
 	// and their column ids, largest first (ties: lower id first).
@@ -155,6 +156,11 @@ func CheckFused(dsts []Buffer, w Matrix, x Buffer, rows int, f Fused) ([]int, er
 		}
 		if d == x {
 			return nil, fmt.Errorf("FusedMatMul: dsts[%d] aliases x", i)
+		}
+		for j := 0; j < i; j++ {
+			if dsts[j] == d {
+				return nil, fmt.Errorf("FusedMatMul: dsts[%d] and dsts[%d] are one buffer", j, i)
+			}
 		}
 	}
 	if f.Norm != nil && (f.Norm.Rows() != 1 || f.Norm.Cols() != w.Cols() || f.Norm.Type() != quant.F32) {

@@ -1,9 +1,8 @@
 package model
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
+	"slices"
 
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/loader"
@@ -99,8 +98,8 @@ func readTensor(src TensorSource, name string, rows, cols int) (tensor, error) {
 			return tensor{}, fmt.Errorf("model: tensor %s: %w", name, err)
 		}
 		t.t, t.data = quant.F32, make([]byte, 4*cols)
-		for i, v := range f {
-			binary.LittleEndian.PutUint32(t.data[4*i:], math.Float32bits(v))
+		if err := quant.Quantize(quant.F32, f, t.data); err != nil {
+			return tensor{}, fmt.Errorf("model: tensor %s: %w", name, err)
 		}
 	}
 	return t, nil
@@ -109,16 +108,14 @@ func readTensor(src TensorSource, name string, rows, cols int) (tensor, error) {
 // uploadStacked places ts (same format and columns) on dev as one matrix,
 // their rows in order.
 func uploadStacked(dev kernels.Device, ts ...tensor) (kernels.Matrix, error) {
-	data, rows := ts[0].data, ts[0].rows
-	if len(ts) > 1 {
-		data = nil
-		for _, t := range ts {
-			data = append(data, t.data...)
-		}
-		rows = 0
-		for _, t := range ts {
-			rows += t.rows
-		}
+	parts, rows := make([][]byte, len(ts)), 0
+	for i, t := range ts {
+		parts[i] = t.data
+		rows += t.rows
+	}
+	data := parts[0]
+	if len(parts) > 1 {
+		data = slices.Concat(parts...)
 	}
 	m, err := dev.UploadMatrix(ts[0].t, rows, ts[0].cols, data)
 	if err != nil {

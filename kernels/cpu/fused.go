@@ -6,9 +6,9 @@ import (
 	"github.com/tabshard/tabshard/kernels"
 )
 
-// FusedMatMul is the composition (its temporaries come from scratchPool) the interface describes, op by op with the
-// same arithmetic as RMSNorm, MatMul, Add and SiLUMul, so a model gives the
-// same bits fused or not.
+// FusedMatMul is the composition the interface describes, op by op with
+// the same arithmetic as RMSNorm, MatMul, Add and SiLUMul, so a model gives
+// the same bits fused or not. Its temporaries come from scratchPool.
 func (d *Device) FusedMatMul(dsts []kernels.Buffer, w kernels.Matrix, x kernels.Buffer, rows int, f kernels.Fused) error {
 	widths, err := kernels.CheckFused(dsts, w, x, rows, f)
 	if err != nil {

@@ -5,14 +5,15 @@ import (
 	"math"
 
 	"github.com/tabshard/tabshard/kernels"
-	"github.com/tabshard/tabshard/quant"
 )
 
 // FusedMatMul runs the product with its norm and epilogue in one tiled
 // matvec per batch row where the tiled kernel serves (decode on GPUs):
-// matvec_tiled.wgsl compiled for the variant. Elsewhere (the classic
-// kernel, batches past tiledBatchMax, a SiLU gate split over windows) it
-// composes RMSNorm, the product and fusedtail.wgsl through scratch.
+// matvec_tiled.wgsl compiled for the variant (tiledVariants). Elsewhere
+// (the classic kernel, batches past tiledBatchMax, a SiLU gate split over
+// windows, variants not compiled) it composes the product, with the norm
+// folded in where the tiled kernel serves, and fusedtail.wgsl through
+// scratch.
 func (d *Device) FusedMatMul(dsts []kernels.Buffer, w kernels.Matrix, x kernels.Buffer, rows int, f kernels.Fused) error {
 	widths, err := kernels.CheckFused(dsts, w, x, rows, f)
 	if err != nil {
@@ -39,34 +40,21 @@ func (d *Device) FusedMatMul(dsts []kernels.Buffer, w kernels.Matrix, x kernels.
 	if err != nil {
 		return err
 	}
-	owned := make([]*Buffer, len(dsts))
 	outs := make([]span, len(dsts))
 	for i := range dsts {
-		if owned[i], err = d.own("FusedMatMul", "dst", dsts[i], rows*widths[i]); err != nil {
+		o, err := d.own("FusedMatMul", "dst", dsts[i], rows*widths[i])
+		if err != nil {
 			return err
 		}
-		if owned[i] == in {
-			return fmt.Errorf("webgpu: FusedMatMul: dsts[%d] aliases x", i)
-		}
-		for j := 0; j < i; j++ {
-			if owned[j] == owned[i] {
-				return fmt.Errorf("webgpu: FusedMatMul: dsts[%d] and dsts[%d] are one buffer", j, i)
-			}
-		}
-		outs[i] = owned[i].whole()
+		outs[i] = o.whole()
 	}
 	v := variant{norm: f.Norm != nil, out: f.Out}
-	if d.tiledServes(m, rows) && (f.Out != kernels.SiLUGate || len(m.wins) == 1 && pairsSiLU(m.t)) {
+	compiled := d.kern.tiled[tiledKey{m.t, v, false}] != nil
+	if d.tiledServes(m, rows) && compiled && (f.Out != kernels.SiLUGate || len(m.wins) == 1) {
 		return d.tiledProduct(m, in.whole(), outs, widths, rows, v, g, f.Eps)
 	}
 	return d.composedProduct(m, in.whole(), outs, widths, rows, f.Out, g, f.Eps)
 }
-
-// pairsSiLU: whether the SiLU-gate variant (each thread two rows, gate and
-// up) beats a plain product then fusedtail.wgsl for format t. Not for
-// Q4_K: its block dot is long, and two of them per thread ran the H100's
-// 7B gate|up at 58.7 µs against 38.6 µs for the plain 22016-row product.
-func pairsSiLU(t quant.Type) bool { return t != quant.Q4_K }
 
 // tiledServes: whether a product of rows batch rows with m runs the tiled
 // matvec (small batches, once per row: on an H200 eight Q4_K 4096×11008

@@ -433,11 +433,9 @@ func (r *recorder) scratchSpan(slot int, size uint64) (span, error) {
 	s := &r.scratch[slot]
 	if s.buf == nil || s.buf.Size() < size {
 		if s.buf != nil {
-			if err := r.flush(); err != nil {
-				return span{}, err
-			}
-			r.forget(s.id)
-			s.buf.Release()
+			// releaseGPU submits what was recorded and waits for work that
+			// may still read the old buffer before freeing it.
+			r.d.releaseGPU(s.buf, s.id)
 			s.buf = nil
 		}
 		b, err := r.d.createBuffer("scratch", size, storageUsage)
