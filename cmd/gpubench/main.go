@@ -97,6 +97,18 @@ func parseTypes(s string) ([]quant.Type, error) {
 	return out, nil
 }
 
+// eachTriple calls fn with each AxBxC of a comma-separated list.
+func eachTriple(list string, fn func(a, b, c int)) error {
+	for _, s := range strings.Split(list, ",") {
+		var a, b, c int
+		if _, err := fmt.Sscanf(s, "%dx%dx%d", &a, &b, &c); err != nil {
+			return fmt.Errorf("%q: %v", s, err)
+		}
+		fn(a, b, c)
+	}
+	return nil
+}
+
 func run(formatList, decodeList, shapeList, tiledList string, tokens, iters, layers int) error {
 	fmts, err := parseTypes(formatList)
 	if err != nil {
@@ -109,23 +121,17 @@ func run(formatList, decodeList, shapeList, tiledList string, tokens, iters, lay
 	shapes := []webgpu.MatShape{{}}
 	if shapeList != "" {
 		shapes = nil
-		for _, s := range strings.Split(shapeList, ",") {
-			var sh webgpu.MatShape
-			if _, err := fmt.Sscanf(s, "%dx%dx%d", &sh.TPR, &sh.RPW, &sh.RPT); err != nil {
-				return fmt.Errorf("shape %q: %v", s, err)
-			}
-			shapes = append(shapes, sh)
+		err := eachTriple(shapeList, func(a, b, c int) { shapes = append(shapes, webgpu.MatShape{TPR: a, RPW: b, RPT: c}) })
+		if err != nil {
+			return fmt.Errorf("-shapes: %v", err)
 		}
 	}
 	tshapes := []webgpu.TiledShape{{}}
 	if tiledList != "" {
 		tshapes = nil
-		for _, s := range strings.Split(tiledList, ",") {
-			var sh webgpu.TiledShape
-			if _, err := fmt.Sscanf(s, "%dx%dx%d", &sh.S, &sh.U, &sh.R); err != nil {
-				return fmt.Errorf("tiled shape %q: %v", s, err)
-			}
-			tshapes = append(tshapes, sh)
+		err := eachTriple(tiledList, func(a, b, c int) { tshapes = append(tshapes, webgpu.TiledShape{S: a, U: b, R: c}) })
+		if err != nil {
+			return fmt.Errorf("-tiled: %v", err)
 		}
 	}
 	type combo struct {

@@ -40,34 +40,30 @@ func (d *Device) copyBandwidth(bytes uint64, iters int, compute bool) (float64, 
 		}
 		defer d.dropKernel(k)
 	}
-	src, err := d.createBuffer("bandwidth src", bytes, storageUsage)
+	src, err := d.tempBuffer("bandwidth src", bytes)
 	if err != nil {
 		return 0, err
 	}
-	srcTrack := d.track(src)
-	defer d.releaseGPU(src, srcTrack)
-	dst, err := d.createBuffer("bandwidth dst", bytes, storageUsage)
+	defer d.releaseGPU(src.buf, src.id)
+	dst, err := d.tempBuffer("bandwidth dst", bytes)
 	if err != nil {
 		return 0, err
 	}
-	dstID := d.track(dst)
-	defer d.releaseGPU(dst, dstID)
+	defer d.releaseGPU(dst.buf, dst.id)
 	run := func(n int) (time.Duration, error) {
 		start := time.Now()
 		for i := 0; i < n; i++ {
 			if compute {
-				p := []uint32{uint32(bytes / 16)}
-				sp := []span{{buf: src, id: srcTrack, size: bytes}, {buf: dst, id: dstID, size: bytes}}
-				if err := d.rec.dispatch(k, p, sp, 4096, 1, 1); err != nil {
+				if err := d.rec.dispatch(k, []uint32{uint32(bytes / 16)}, []span{src, dst}, 4096, 1, 1); err != nil {
 					return 0, err
 				}
 				continue
 			}
-			if err := d.rec.copy(src, 0, dst, 0, bytes); err != nil {
+			if err := d.rec.copy(src.buf, 0, dst.buf, 0, bytes); err != nil {
 				return 0, err
 			}
 		}
-		if _, err := d.readBytes(src, 0, 4); err != nil {
+		if _, err := d.readBytes(src.buf, 0, 4); err != nil {
 			return 0, err
 		}
 		return time.Since(start), nil
@@ -113,28 +109,24 @@ func (d *Device) ReadBandwidth(bytes uint64, groups, unroll, iters int) (float64
 		return 0, err
 	}
 	defer d.dropKernel(k)
-	x, err := d.createBuffer("probe src", bytes, storageUsage)
+	x, err := d.tempBuffer("probe src", bytes)
 	if err != nil {
 		return 0, err
 	}
-	xid := d.track(x)
-	defer d.releaseGPU(x, xid)
-	ysize := uint64(groups) * 256 * 16
-	y, err := d.createBuffer("probe dst", ysize, storageUsage)
+	defer d.releaseGPU(x.buf, x.id)
+	y, err := d.tempBuffer("probe dst", uint64(groups)*256*16)
 	if err != nil {
 		return 0, err
 	}
-	yid := d.track(y)
-	defer d.releaseGPU(y, yid)
+	defer d.releaseGPU(y.buf, y.id)
 	run := func(n int) (time.Duration, error) {
 		start := time.Now()
 		for i := 0; i < n; i++ {
-			sp := []span{{buf: x, id: xid, size: bytes}, {buf: y, id: yid, size: ysize}}
-			if err := d.rec.dispatch(k, []uint32{uint32(bytes / 16)}, sp, uint32(groups), 1, 1); err != nil {
+			if err := d.rec.dispatch(k, []uint32{uint32(bytes / 16)}, []span{x, y}, uint32(groups), 1, 1); err != nil {
 				return 0, err
 			}
 		}
-		if _, err := d.readBytes(y, 0, 4); err != nil {
+		if _, err := d.readBytes(y.buf, 0, 4); err != nil {
 			return 0, err
 		}
 		return time.Since(start), nil
@@ -147,4 +139,14 @@ func (d *Device) ReadBandwidth(bytes uint64, groups, unroll, iters int) (float64
 		return 0, err
 	}
 	return float64(bytes) * float64(iters) / el.Seconds(), nil
+}
+
+// tempBuffer allocates a tracked storage buffer of size bytes for a
+// measurement; release it with releaseGPU(sp.buf, sp.id).
+func (d *Device) tempBuffer(label string, size uint64) (span, error) {
+	buf, err := d.createBuffer(label, size, storageUsage)
+	if err != nil {
+		return span{}, err
+	}
+	return span{buf: buf, id: d.track(buf), size: size}, nil
 }

@@ -104,15 +104,15 @@ func (d *Device) tuneBuffers(weights []byte, rows, cols int) ([]span, func(), er
 		if b.data == nil {
 			size = uint64(rows * 4)
 		}
-		buf, err := d.createBuffer(b.name, size, storageUsage)
+		s, err := d.tempBuffer(b.name, size)
 		if err != nil {
 			done()
 			return nil, nil, err
 		}
-		sp = append(sp, span{buf: buf, id: d.track(buf), size: size})
+		sp = append(sp, s)
 		if b.data != nil {
 			d.unfenced = true
-			if err := d.queue.WriteBuffer(buf, 0, b.data); err != nil {
+			if err := d.queue.WriteBuffer(s.buf, 0, b.data); err != nil {
 				done()
 				return nil, nil, d.fail("tuning upload", err)
 			}
