@@ -138,6 +138,21 @@ type Fused struct {
 	// Split lists the destination widths for Store with several
 	// destinations (at most MaxSplit, summing to w.Rows()); nil means one.
 	Split []int
+	// RoPE, when RoPE.Cols > 0, rotates the first destinations after a
+	// Store, exactly as RoPE would: the Q and K parts of a stacked Q|K|V
+	// product, so that they leave the product already rotated.
+	RoPE Rotary
+}
+
+// Rotary is FusedMatMul's RoPE epilogue: columns [0, Cols) of each product
+// row r, which must be whole leading destinations (a sum of leading Split
+// widths, or all of w.Rows()), are rotated as RoPE(dst, width/HeadDim,
+// HeadDim, Seq, Theta) would rotate each of those destinations; Seq has one
+// entry per row.
+type Rotary struct {
+	Cols, HeadDim int
+	Theta         float32
+	Seq           []Seq
 }
 
 // CheckFused validates a FusedMatMul call's shape and returns the width of
@@ -162,6 +177,9 @@ func CheckFused(dsts []Buffer, w Matrix, x Buffer, rows int, f Fused) ([]int, er
 				return nil, fmt.Errorf("FusedMatMul: dsts[%d] and dsts[%d] are one buffer", j, i)
 			}
 		}
+	}
+	if err := checkRotary(w, rows, f); err != nil {
+		return nil, err
 	}
 	if f.Norm != nil && (f.Norm.Rows() != 1 || f.Norm.Cols() != w.Cols() || f.Norm.Type() != quant.F32) {
 		return nil, fmt.Errorf("FusedMatMul: norm weight is %d×%d %s, want 1×%d F32", f.Norm.Rows(), f.Norm.Cols(), f.Norm.Type(), w.Cols())
@@ -201,4 +219,54 @@ func CheckFused(dsts []Buffer, w Matrix, x Buffer, rows int, f Fused) ([]int, er
 		return []int{w.Rows() / 2}, nil
 	}
 	return nil, fmt.Errorf("FusedMatMul: unknown output mode %d", f.Out)
+}
+
+// checkRotary validates f.RoPE (when on) against the product's shape.
+func checkRotary(w Matrix, rows int, f Fused) error {
+	r := f.RoPE
+	if r.Cols == 0 {
+		return nil
+	}
+	if f.Out != Store {
+		return fmt.Errorf("FusedMatMul: RoPE needs the Store output, got mode %d", f.Out)
+	}
+	if r.HeadDim <= 0 || r.HeadDim%2 != 0 || r.Cols < 0 || r.Cols%r.HeadDim != 0 {
+		return fmt.Errorf("FusedMatMul: RoPE over %d columns with head width %d (must be positive, even, and divide the columns)", r.Cols, r.HeadDim)
+	}
+	if !(r.Theta > 0) {
+		return fmt.Errorf("FusedMatMul: RoPE theta %v must be positive", r.Theta)
+	}
+	if len(r.Seq) != rows {
+		return fmt.Errorf("FusedMatMul: RoPE has %d positions for %d rows", len(r.Seq), rows)
+	}
+	for i, s := range r.Seq {
+		if s.Pos < 0 {
+			return fmt.Errorf("FusedMatMul: RoPE: seq[%d].Pos = %d is negative", i, s.Pos)
+		}
+	}
+	widths := f.Split
+	if widths == nil {
+		widths = []int{w.Rows()}
+	}
+	sum := 0
+	for _, n := range widths {
+		sum += n
+		if sum == r.Cols {
+			return nil
+		}
+	}
+	return fmt.Errorf("FusedMatMul: RoPE over %d columns does not end at a destination's end (widths %v)", r.Cols, widths)
+}
+
+// RotatedDsts is how many leading destinations f.RoPE rotates (0: none);
+// call it after CheckFused accepted f, with the widths it returned.
+func RotatedDsts(widths []int, f Fused) int {
+	sum := 0
+	for i, n := range widths {
+		if sum >= f.RoPE.Cols {
+			return i
+		}
+		sum += n
+	}
+	return len(widths)
 }

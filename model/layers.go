@@ -124,29 +124,29 @@ func (l *Layers) Forward(x kernels.Buffer, seq []kernels.Seq, kv kernels.KVCache
 // block runs layer i of the part over x in place. It is straight-line code
 // (no per-step closures) because it runs for every layer of every token.
 // Each product carries its neighbours (FusedMatMul): the attention norm
-// rides on the Q|K|V product, the residual adds on the output and down
-// projections, the feed-forward norm and SiLU·mul on gate|up.
+// and RoPE ride on the Q|K|V product, the residual adds on the output and
+// down projections, the feed-forward norm and SiLU·mul on gate|up.
 func (l *Layers) block(i int, b *block, x kernels.Buffer, seq []kernels.Seq, kv kernels.KVCache) error {
 	c, d, s, rows := l.cfg, l.dev, &l.s, len(seq)
 	qkv := [3]kernels.Buffer{s.q, s.k, s.v}
 	for _, st := range b.qkv {
 		var dsts [3]kernels.Buffer
+		f := kernels.Fused{Norm: b.attnNorm, Eps: c.NormEps}
 		for j, p := range st.parts {
 			dsts[j] = qkv[p]
+			if p != 2 { // q and k come first in a stack (q, k, v order)
+				f.RoPE.Cols += st.widths[j]
+			}
 		}
-		f := kernels.Fused{Norm: b.attnNorm, Eps: c.NormEps}
+		if f.RoPE.Cols > 0 {
+			f.RoPE.HeadDim, f.RoPE.Theta, f.RoPE.Seq = c.HeadDim, c.RopeTheta, seq
+		}
 		if len(st.parts) > 1 {
 			f.Split = st.widths
 		}
 		if err := d.FusedMatMul(dsts[:len(st.parts)], st.m, x, rows, f); err != nil {
 			return err
 		}
-	}
-	if err := d.RoPE(s.q, c.Heads, c.HeadDim, seq, c.RopeTheta); err != nil {
-		return err
-	}
-	if err := d.RoPE(s.k, c.KVHeads, c.HeadDim, seq, c.RopeTheta); err != nil {
-		return err
 	}
 	if err := d.Attention(s.att, s.q, s.k, s.v, kv, i, c.Heads, seq); err != nil {
 		return err

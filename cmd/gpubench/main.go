@@ -41,9 +41,14 @@ func main() {
 	flag.IntVar(&submitEvery, "submit", 0, "commands per submit (0: the device default)")
 	batchList := flag.String("batches", "8,32,128", "batch sizes of the 4096×11008 matmul timings (empty: skip)")
 	flag.BoolVar(&unfused, "unfused", true, "also time decode through the unfused op sequence (the baseline)")
+	flag.IntVar(&startPos, "pos", 8, "decode: position of the first timed token (8 warm-up tokens come before it)")
 	flag.BoolVar(&opProfile, "ops", false, "after each decode, time every op of one layer alone")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if startPos < 8 || startPos+*tokens > ctxLen {
+		fmt.Fprintf(os.Stderr, "gpubench: -pos %d with -tokens %d: want 8 ≤ pos and pos + tokens ≤ %d\n", startPos, *tokens, ctxLen)
+		os.Exit(2)
+	}
 	for _, b := range strings.Split(*batchList, ",") {
 		var n int
 		if _, err := fmt.Sscan(b, &n); err == nil && n > 0 {
@@ -79,6 +84,9 @@ var submitEvery, coldBytes int
 var mvShapes string
 var ballastMB int
 var opProfile, unfused bool
+
+// startPos is where decode timing starts (-pos).
+var startPos int
 var batches []int
 var ballastUpload bool
 

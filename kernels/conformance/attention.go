@@ -20,7 +20,7 @@ func testAttention(t *testing.T, p *pair, o Options) {
 			t.Run(fmt.Sprintf("%s/hd%d", ty, hd), func(t *testing.T) {
 				q := *p
 				q.t = t
-				cfg := kernels.KVConfig{Layers: 2, Slots: 3, Context: 160, KVHeads: 2, HeadDim: hd, Type: ty}
+				cfg := kernels.KVConfig{Layers: 2, Slots: 3, Context: 320, KVHeads: 2, HeadDim: hd, Type: ty}
 				heads := 4
 				cr, err := q.ref.NewKVCache(cfg)
 				if err != nil {
@@ -48,10 +48,12 @@ func testAttention(t *testing.T, p *pair, o Options) {
 					seqRange(1, 17, 1), // decode
 					append(seqRange(0, 0, 3), seqRange(2, 0, 1)...), // two other slots
 					seqRange(1, 18, 1),
-					seqRange(0, 3, 140), // long prefill: several 64-position tiles
+					seqRange(2, 1, 299), // long prefill: past one 256-position tile
+					seqRange(2, 300, 1), // decode over two tiles
+					seqRange(0, 3, 140),
 				}
 				if o.Short {
-					steps = steps[:4]
+					steps = steps[:6]
 				}
 				for i, seq := range steps {
 					for layer := 0; layer < cfg.Layers; layer++ {

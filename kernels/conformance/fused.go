@@ -17,10 +17,14 @@ type fusedCase struct {
 	norm  bool
 	split []int // destination widths (Store); rows of w = their sum
 	rows  int   // rows of w for Accumulate and SiLUGate
+	// rope rotated columns (leading destinations) with head width hd.
+	rope, hd int
 }
 
 var fusedCases = []fusedCase{
 	{name: "qkv", out: kernels.Store, norm: true, split: []int{48, 16, 16}},
+	{name: "qkv-rope", out: kernels.Store, norm: true, split: []int{48, 16, 16}, rope: 64, hd: 16},
+	{name: "q-rope", out: kernels.Store, split: []int{32}, rope: 32, hd: 8},
 	{name: "store", out: kernels.Store, split: []int{67}},
 	{name: "residual", out: kernels.Accumulate, rows: 67},
 	{name: "residual-norm", out: kernels.Accumulate, norm: true, rows: 40},
@@ -59,6 +63,15 @@ func fusedCheck(t *testing.T, q *pair, ty quant.Type, cols, batch int, fc fusedC
 	m := q.matrix(ty, wrows, cols, q.randn(wrows*cols, 0.5))
 	x := q.filled(q.randn(batch*cols, 2))
 	f := kernels.Fused{Out: fc.out, Eps: 1e-5}
+	bound := tol{Abs: 1e-5, Rel: 2e-4}
+	if fc.rope > 0 {
+		seq := make([]kernels.Seq, batch)
+		for r := range seq {
+			seq[r] = kernels.Seq{Pos: int32(5 + 611*r)} // up to 9781: angles far past 2π
+		}
+		f.RoPE = kernels.Rotary{Cols: fc.rope, HeadDim: fc.hd, Theta: 10000, Seq: seq}
+		bound = tol{Abs: 1e-3, Rel: 1e-3} // RoPE's bound (the angle's rounding)
+	}
 	var norm matrices
 	if fc.norm {
 		norm = q.matrix(quant.F32, 1, cols, q.randn(cols, 1))
@@ -96,6 +109,6 @@ func fusedCheck(t *testing.T, q *pair, ty quant.Type, cols, batch int, fc fusedC
 		r, g := q.read(dsts[i], batch*w)
 		// MatMul's bound: the fused kernel may apply the norm's scale after
 		// the dot product instead of before, a few more ulps in the sum.
-		compare(t, fmt.Sprintf("FusedMatMul %s dst %d", fc.name, i), r, g, w, tol{Abs: 1e-5, Rel: 2e-4})
+		compare(t, fmt.Sprintf("FusedMatMul %s dst %d", fc.name, i), r, g, w, bound)
 	}
 }

@@ -120,12 +120,20 @@ func (d *Device) RoPE(x kernels.Buffer, heads, headDim int, seq []kernels.Seq, t
 	if err != nil {
 		return err
 	}
-	half := headDim / 2
-	invFreq := d.ropeFreqs(headDim, theta)
-	for r, s := range seq {
+	for _, s := range seq {
 		if s.Pos < 0 {
 			return fmt.Errorf("cpu: RoPE: negative position %d", s.Pos)
 		}
+	}
+	rotate(xs, heads, headDim, seq, d.ropeFreqs(headDim, theta))
+	return nil
+}
+
+// rotate is RoPE's arithmetic over len(seq) rows of heads×headDim values
+// (the positions already checked), shared with FusedMatMul's epilogue.
+func rotate(xs []float32, heads, headDim int, seq []kernels.Seq, invFreq []float64) {
+	w, half := heads*headDim, headDim/2
+	for r, s := range seq {
 		for i := 0; i < half; i++ {
 			angle := float64(float32(float64(s.Pos) * invFreq[i]))
 			cos, sin := float32(math.Cos(angle)), float32(math.Sin(angle))
@@ -137,7 +145,6 @@ func (d *Device) RoPE(x kernels.Buffer, heads, headDim int, seq []kernels.Seq, t
 			}
 		}
 	}
-	return nil
 }
 
 // ropeFreqs returns 1/theta^(2i/headDim) for i < headDim/2, rounded to

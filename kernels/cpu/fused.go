@@ -43,6 +43,7 @@ func (d *Device) FusedMatMul(dsts []kernels.Buffer, w kernels.Matrix, x kernels.
 	}
 	if f.Out == kernels.Store && len(dsts) == 1 {
 		d.matMul(m, in, outs[0][:rows*m.rows], rows)
+		d.rotateDsts(outs, widths, f)
 		return nil
 	}
 	tmp := scratchPool.Get().(*[]float32)
@@ -59,6 +60,7 @@ func (d *Device) FusedMatMul(dsts []kernels.Buffer, w kernels.Matrix, x kernels.
 				off += n
 			}
 		}
+		d.rotateDsts(outs, widths, f)
 	case kernels.Accumulate:
 		o := outs[0]
 		for i, v := range p {
@@ -94,5 +96,14 @@ func rmsNormRows(out, in, w []float32, rows int, eps float32) {
 func siluMul(o, g, u []float32) {
 	for i := range o {
 		o[i] = g[i] / (1 + float32(math.Exp(float64(-g[i])))) * u[i]
+	}
+}
+
+// rotateDsts applies f.RoPE to the destinations it covers, each as RoPE
+// would rotate it.
+func (d *Device) rotateDsts(outs [][]float32, widths []int, f kernels.Fused) {
+	r := f.RoPE
+	for i := 0; i < kernels.RotatedDsts(widths, f); i++ {
+		rotate(outs[i], widths[i]/r.HeadDim, r.HeadDim, r.Seq, d.ropeFreqs(r.HeadDim, r.Theta))
 	}
 }

@@ -59,11 +59,12 @@ type Device struct {
 	bindLimit  uint64 // largest storage binding, ≤ maxBinding
 	paramAlign uint64
 
-	rec     recorder
-	kern    opKernels
-	staging *wgpu.Buffer
-	nextID  uint64
-	broken  error // set on device loss or a timed-out wait; every later call fails
+	rec       recorder
+	kern      opKernels
+	ropeTable ropeTable
+	staging   *wgpu.Buffer
+	nextID    uint64
+	broken    error // set on device loss or a timed-out wait; every later call fails
 	// unfenced: work or buffer writes went to the queue since the last
 	// fence (a completed readBytes), so a buffer may still be in use.
 	unfenced bool

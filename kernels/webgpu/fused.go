@@ -48,12 +48,44 @@ func (d *Device) FusedMatMul(dsts []kernels.Buffer, w kernels.Matrix, x kernels.
 		}
 		outs[i] = o.whole()
 	}
-	v := variant{norm: f.Norm != nil, out: f.Out}
+	return d.fused(m, in.whole(), outs, widths, rows, g, f)
+}
+
+// fused records a checked FusedMatMul: the tiled kernel of its variant
+// where that serves; otherwise the composed passes, then RoPE (rope.wgsl)
+// over the rotated destinations.
+func (d *Device) fused(m *Matrix, x span, outs []span, widths []int, rows int, g span, f kernels.Fused) error {
+	v := variant{norm: f.Norm != nil, out: f.Out, rope: f.RoPE.Cols > 0}
 	compiled := d.kern.tiled[tiledKey{m.t, v, false}] != nil
-	if d.tiledServes(m, rows) && compiled && (f.Out != kernels.SiLUGate || len(m.wins) == 1) {
-		return d.tiledProduct(m, in.whole(), outs, widths, rows, v, g, f.Eps)
+	if d.tiledServes(m, rows) && compiled && (f.Out != kernels.SiLUGate || len(m.wins) == 1) && (!v.rope || evenWindows(m)) {
+		return d.tiledProduct(m, x, outs, widths, rows, v, g, f.Eps, f.RoPE)
 	}
-	return d.composedProduct(m, in.whole(), outs, widths, rows, f.Out, g, f.Eps)
+	if v.rope {
+		plain := f
+		plain.RoPE = kernels.Rotary{}
+		if err := d.fused(m, x, outs, widths, rows, g, plain); err != nil {
+			return err
+		}
+		r := f.RoPE
+		for i := 0; i < kernels.RotatedDsts(widths, f); i++ {
+			if err := d.rope(outs[i], widths[i]/r.HeadDim, r.HeadDim, r.Seq, r.Theta); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return d.composedProduct(m, x, outs, widths, rows, f.Out, g, f.Eps)
+}
+
+// evenWindows: whether every window of m starts at an even row, so that
+// the tiled RoPE epilogue finds each rotated pair in one workgroup.
+func evenWindows(m *Matrix) bool {
+	for _, w := range m.wins {
+		if w.row0%2 != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // tiledServes: whether a product of rows batch rows with m runs the tiled
@@ -66,7 +98,7 @@ func (d *Device) tiledServes(m *Matrix, rows int) bool {
 // product records out = m·x for rows batch rows with whichever kernel serves.
 func (d *Device) product(out span, m *Matrix, x span, rows int) error {
 	if d.tiledServes(m, rows) {
-		return d.tiledProduct(m, x, []span{out}, []int{m.rows}, rows, variant{}, span{}, 0)
+		return d.tiledProduct(m, x, []span{out}, []int{m.rows}, rows, variant{}, span{}, 0, kernels.Rotary{})
 	}
 	sh := d.kern.shape
 	k, nb := d.kern.matvec[m.t], 1
@@ -84,8 +116,8 @@ func (d *Device) product(out span, m *Matrix, x span, rows int) error {
 
 // tiledProduct records the tiled matvec of variant v once per batch row and
 // window. outs/widths are the destinations (several only for a split
-// Store); g is the norm weight when v.norm.
-func (d *Device) tiledProduct(m *Matrix, x span, outs []span, widths []int, rows int, v variant, g span, eps float32) error {
+// Store); g is the norm weight when v.norm; rot the rotation when v.rope.
+func (d *Device) tiledProduct(m *Matrix, x span, outs []span, widths []int, rows int, v variant, g span, eps float32, rot kernels.Rotary) error {
 	// Output rows from which Y1 and Y2 take over (never, by default).
 	split := [2]int{m.rows, m.rows}
 	if len(widths) > 1 {
@@ -116,6 +148,10 @@ func (d *Device) tiledProduct(m *Matrix, x span, outs []span, widths []int, rows
 			p := []uint32{uint32(wrows), uint32(m.cols / blockWeights(m.t)), uint32(win.rs), uint32(win.so), uint32(win.row0),
 				uint32(b * m.cols / 4), uint32(yo[0]), uint32(yo[1]), uint32(yo[2]), uint32(split[0]), uint32(split[1]),
 				math.Float32bits(eps), uint32(m.cols), uint32(half)}
+			if v.rope {
+				freqs := d.ropeFreqs(rot.HeadDim, rot.Theta)
+				p = append(append(p, uint32(rot.Cols), uint32(rot.Seq[b].Pos), uint32(len(freqs))), freqs...)
+			}
 			bind[0] = win.span()
 			if err := d.rec.dispatch(k, p, bind, uint32(ceilDiv(wrows, rt)), 1, 1); err != nil {
 				return err
@@ -131,7 +167,7 @@ func (d *Device) composedProduct(m *Matrix, x span, outs []span, widths []int, r
 	// otherwise RMSNorm goes through scratch first.
 	prod := func(out span) error {
 		if d.tiledServes(m, rows) {
-			return d.tiledProduct(m, x, []span{out}, []int{m.rows}, rows, variant{norm: g.buf != nil}, g, eps)
+			return d.tiledProduct(m, x, []span{out}, []int{m.rows}, rows, variant{norm: g.buf != nil}, g, eps, kernels.Rotary{})
 		}
 		in := x
 		if g.buf != nil {

@@ -341,18 +341,19 @@ func (d *Device) TiledShape() TiledShape { return d.kern.tshape }
 type variant struct {
 	norm bool
 	out  kernels.FusedOut
+	rope bool // Store only: RoPE on the leading rows (kernels.Rotary)
 }
 
 // tiledVariants are the variants compiled for format t when the device
-// opens: the plain product, the normed store (Q|K|V, the head, and every
-// composed FusedMatMul's product), the residual add, and the normed SiLU
-// gate where pairing a gate row and an up row in one thread pays
-// (pairsSiLU). Other combinations go through composedProduct, which needs
-// only the first two.
+// opens: the plain product, the normed store (the head, and every composed
+// FusedMatMul's product), the normed store with RoPE (Q|K|V), the residual
+// add, and the normed SiLU gate where pairing a gate row and an up row in
+// one thread pays (pairsSiLU). Other combinations go through
+// composedProduct, which needs only the first two.
 func tiledVariants(t quant.Type) []variant {
-	vs := []variant{{false, kernels.Store}, {true, kernels.Store}, {false, kernels.Accumulate}}
+	vs := []variant{{out: kernels.Store}, {norm: true, out: kernels.Store}, {norm: true, out: kernels.Store, rope: true}, {out: kernels.Accumulate}}
 	if pairsSiLU(t) {
-		vs = append(vs, variant{true, kernels.SiLUGate})
+		vs = append(vs, variant{norm: true, out: kernels.SiLUGate})
 	}
 	return vs
 }
@@ -375,7 +376,7 @@ type tiledData struct {
 	S, U, ULast, WG, VPB, RT int
 	Us, URest                []int
 	Common, Deq, Dot         string
-	Norm, SiLU               bool
+	Norm, SiLU, Rope         bool
 	Mode                     int
 }
 
@@ -388,7 +389,7 @@ func (d *Device) tiledKernel(t quant.Type, sh TiledShape, v variant, common, deq
 		return nil, err
 	}
 	td := tiledData{S: sh.S, U: sh.U, ULast: sh.U - 1, RT: sh.rows(), WG: sh.rows() * sh.S, VPB: blockWeights(t) / 4, Common: common, Deq: deq, Dot: dot,
-		Norm: v.norm, SiLU: v.out == kernels.SiLUGate, Mode: int(v.out)}
+		Norm: v.norm, SiLU: v.out == kernels.SiLUGate, Rope: v.rope, Mode: int(v.out)}
 	for i := 0; i < sh.U; i++ {
 		td.Us = append(td.Us, i)
 	}
@@ -397,7 +398,7 @@ func (d *Device) tiledKernel(t quant.Type, sh TiledShape, v variant, common, deq
 	if err != nil {
 		return nil, err
 	}
-	return d.newKernel(fmt.Sprintf("matvec_tiled_%s_norm%v_out%d", t, v.norm, v.out), src, tiledBindings...)
+	return d.newKernel(fmt.Sprintf("matvec_tiled_%s_norm%v_out%d_rope%v", t, v.norm, v.out, v.rope), src, tiledBindings...)
 }
 
 // shortShape serves windows of at most shortRows rows when the GPU shape

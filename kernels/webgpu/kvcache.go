@@ -103,12 +103,13 @@ func (d *Device) attnFor(t quant.Type, hd int) (*attnKernels, error) {
 	type src struct {
 		HD      int
 		KVC, KV string
+		Us      []int // the value loop's unrolled positions
 	}
-	ss, err := render("kvstore.wgsl", src{hd, kvc, store})
+	ss, err := render("kvstore.wgsl", src{hd, kvc, store, nil})
 	if err != nil {
 		return nil, err
 	}
-	as, err := render("attention.wgsl", src{hd, kvc, read})
+	as, err := render("attention.wgsl", src{hd, kvc, read, []int{0, 1, 2, 3, 4, 5, 6, 7}})
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,14 @@
 //    offset), 4 row0 (window start in the output row), 5 x offset (vec4s:
 //    the batch row's start), 6–8 offsets of the batch row in Y0, Y1, Y2,
 //    9–10 the first output rows that go to Y1 and Y2, 11 eps bits,
-//    12 columns (the norm's mean), 13 H (SiLU: the up half's first row).
+//    12 columns (the norm's mean), 13 H (SiLU: the up half's first row);
+//    with RoPE: 14 rotated output rows (the product's rows [0, P[14])),
+//    15 the batch row's position, 16 hd2 = head width / 2, then hd2
+//    frequencies (f32 bits, rope.wgsl's).
+//
+// RoPE ({{if .Rope}}on{{else}}off{{end}}): the pair (2i, 2i+1) of output rows sits on lanes l and
+// l^1 of one workgroup (RT and row0 even), which trade values through
+// workgroup memory and rotate them with rope.wgsl's arithmetic.
 @group(0) @binding(0) var<storage, read> P: array<u32>;
 @group(0) @binding(1) var<storage, read> W: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> X: array<vec4<f32>>;
@@ -43,7 +50,10 @@ const VPB = {{.VPB}}u;
 const TV = 1024u;
 
 var<workgroup> XS: array<vec4<f32>, 1024>;
-
+{{if .Rope}}
+const TWO_PI_HI = 6.28125;
+const TWO_PI_LO = 0.0019353071795864769;
+{{end}}
 {{.Common}}
 {{.Deq}}
 {{.Dot}}
@@ -105,16 +115,40 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     XS[l].w = sp;
   }
   workgroupBarrier();
-  if (s == 0u && r < rows) {
-    var scale = 1.0;
+{{if .Rope}}  var v = 0.0;
+  if (s == 0u) {
+{{else}}  if (s == 0u && r < rows) {
+{{end}}    var scale = 1.0;
 {{if .Norm}}    var tot = 0.0;
     for (var j = 0u; j < RT; j++) {
       tot += XS[j].w;
     }
     scale = inverseSqrt(tot / f32(P[12]) + bitcast<f32>(P[11]));
-{{end}}    let v = ya * scale;
-{{if eq .Mode 0}}    let g = row0 + r;
-    if (g < P[9]) {
+{{end}}{{if .Rope}}    v = ya * scale;
+  }
+  workgroupBarrier();
+  if (s == 0u) {
+    XS[l].x = v;
+  }
+  workgroupBarrier();
+  if (s == 0u && r < rows) {
+    let g = row0 + r;
+    if (g < P[14]) {
+      let u = XS[l ^ 1u].x;
+      let a = f32(P[15]) * bitcast<f32>(P[17u + g / 2u % P[16]]);
+      let k = round(a / 6.283185307179586);
+      let red = (a - k * TWO_PI_HI) - k * TWO_PI_LO;
+      let c = cos(red);
+      let sn = sin(red);
+      if ((g & 1u) == 0u) {
+        v = v * c - u * sn;
+      } else {
+        v = u * sn + v * c;
+      }
+    }
+{{else}}    let v = ya * scale;
+{{end}}{{if eq .Mode 0}}{{if not .Rope}}    let g = row0 + r;
+{{end}}    if (g < P[9]) {
       Y0[P[6] + g] = v;
     } else if (g < P[10]) {
       Y1[P[7] + g - P[9]] = v;
