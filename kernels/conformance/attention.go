@@ -49,11 +49,12 @@ func testAttention(t *testing.T, p *pair, o Options) {
 					append(seqRange(0, 0, 3), seqRange(2, 0, 1)...), // two other slots
 					seqRange(1, 18, 1),
 					seqRange(2, 1, 299), // long prefill: past one 256-position tile
-					seqRange(2, 300, 1), // decode over two tiles
+					seqRange(2, 300, 1), // decode over two tiles (split on GPUs)
+					append(seqRange(1, 19, 1), seqRange(2, 301, 1)...), // one row's second split empty
 					seqRange(0, 3, 140),
 				}
 				if o.Short {
-					steps = steps[:6]
+					steps = steps[:7]
 				}
 				for i, seq := range steps {
 					for layer := 0; layer < cfg.Layers; layer++ {

@@ -65,6 +65,7 @@ type opKernels struct {
 	embed   map[quant.Type]*kernel
 	rmsnorm *kernel
 	rope    *kernel
+	combine *kernel // attncombine.wgsl: merges split attention
 	elem    *kernel
 	addIn   *kernel
 	copy    *kernel
@@ -264,6 +265,7 @@ func (d *Device) buildKernels() error {
 	for _, s := range []simple{
 		{&o.rmsnorm, "rmsnorm.wgsl", []bool{true, true, false}},
 		{&o.rope, "rope.wgsl", []bool{false}},
+		{&o.combine, "attncombine.wgsl", []bool{true, false}},
 		{&o.elem, "elementwise.wgsl", []bool{true, true, false}},
 		{&o.addIn, "addinplace.wgsl", []bool{true, false}},
 		{&o.copy, "copyrows.wgsl", []bool{true, false}},

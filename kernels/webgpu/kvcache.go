@@ -60,24 +60,27 @@ func (c *KVCache) releaseLocked() {
 	c.k, c.v = nil, nil
 }
 
+// kvRowWords is the words of one cached vector (shaders/kvformats.wgsl),
+// padded to a multiple of 4 so that attention reads keys as vec4<u32>.
 func kvRowWords(t quant.Type, hd int) (int, error) {
+	var n int
 	switch t {
 	case quant.F32:
-		return hd, nil
+		n = hd
 	case quant.F16:
-		return hd / 2, nil
-	case quant.Q8_0:
+		n = hd / 2
+	case quant.Q8_0, quant.Q4_0:
 		if hd%32 != 0 {
-			return 0, fmt.Errorf("webgpu: Q8_0 KV cache needs HeadDim a multiple of 32, got %d", hd)
+			return 0, fmt.Errorf("webgpu: %v KV cache needs HeadDim a multiple of 32, got %d", t, hd)
 		}
-		return hd/4 + hd/32, nil
-	case quant.Q4_0:
-		if hd%32 != 0 {
-			return 0, fmt.Errorf("webgpu: Q4_0 KV cache needs HeadDim a multiple of 32, got %d", hd)
+		n = hd/4 + hd/32
+		if t == quant.Q4_0 {
+			n = hd/8 + hd/32
 		}
-		return hd/8 + hd/32, nil
+	default:
+		return 0, fmt.Errorf("webgpu: KV cache type %v is not supported (F32, F16, Q8_0, Q4_0)", t)
 	}
-	return 0, fmt.Errorf("webgpu: KV cache type %v is not supported (F32, F16, Q8_0, Q4_0)", t)
+	return (n + 3) / 4 * 4, nil
 }
 
 // attnFor compiles (once per format and head width) the store and attention
@@ -87,7 +90,14 @@ func (d *Device) attnFor(t quant.Type, hd int) (*attnKernels, error) {
 	if a, ok := d.kvKernel[key]; ok {
 		return a, nil
 	}
-	data := struct{ HD int }{hd}
+	rw, err := kvRowWords(t, hd)
+	if err != nil {
+		return nil, err
+	}
+	// QV: the vec4s of q attention keeps (zero past HD), enough for every
+	// format's padded row.
+	qv := (hd + 31) / 32 * 8
+	data := struct{ HD, RW, QV int }{hd, rw, qv}
 	kvc, err := snippet("kvformats.wgsl", t.String()+"_c", data)
 	if err != nil {
 		return nil, err
@@ -101,15 +111,15 @@ func (d *Device) attnFor(t quant.Type, hd int) (*attnKernels, error) {
 		return nil, err
 	}
 	type src struct {
-		HD      int
+		HD, QV  int
 		KVC, KV string
 		Us      []int // the value loop's unrolled positions
 	}
-	ss, err := render("kvstore.wgsl", src{hd, kvc, store, nil})
+	ss, err := render("kvstore.wgsl", src{hd, qv, kvc, store, nil})
 	if err != nil {
 		return nil, err
 	}
-	as, err := render("attention.wgsl", src{hd, kvc, read, []int{0, 1, 2, 3, 4, 5, 6, 7}})
+	as, err := render("attention.wgsl", src{hd, qv, kvc, read, []int{0, 1, 2, 3, 4, 5, 6, 7}})
 	if err != nil {
 		return nil, err
 	}
@@ -258,12 +268,58 @@ func (d *Device) Attention(dst, q, k, v kernels.Buffer, cache kernels.KVCache, l
 		for len(trip) > 0 {
 			part := trip[:min(len(trip), 3*4096)]
 			trip = trip[len(part):]
-			n := uint32(len(part) / 3)
-			pa := append([]uint32{n, uint32(cfg.Context), uint32(heads), uint32(cfg.KVHeads), uint32(heads * hd), scale, uint32(kw.row0)}, part...)
-			if err := d.rec.dispatch(c.ak.attend, pa, []span{sp[0], kw.span(), vw.span(), bo.whole()}, n, uint32(heads), 1); err != nil {
+			if err := d.attend(c, kw, vw, part, sp[0], bo.whole(), heads, scale); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// Split attention (attention.wgsl's partials, merged by attncombine.wgsl)
+// serves calls of fewer than splitWorkgroups rows×heads, each split
+// covering at least splitPositions positions, at most maxSplits of them.
+const (
+	splitWorkgroups = 256
+	splitPositions  = 256
+	maxSplits       = 32
+)
+
+// attend records attention for the (batch row, slot, pos) triples of one
+// cache window, split over positions when few rows leave the GPU idle.
+func (d *Device) attend(c *KVCache, kw, vw window, trip []uint32, q, out span, heads int, scale uint32) error {
+	cfg, hd := c.cfg, c.cfg.HeadDim
+	n := len(trip) / 3
+	last := 0
+	for i := 2; i < len(trip); i += 3 {
+		last = max(last, int(trip[i]))
+	}
+	splits, chunk := 1, last+1
+	if n*heads < splitWorkgroups && last >= splitPositions {
+		splits = min(maxSplits, ceilDiv(last+1, splitPositions))
+		chunk = ceilDiv(ceilDiv(last+1, splits), splitPositions) * splitPositions
+		splits = ceilDiv(last+1, chunk)
+	}
+	dst := out
+	if splits > 1 {
+		// Sized for the most splits, so the bind groups stay the same as
+		// the history grows.
+		var err error
+		if dst, err = d.rec.scratchSpan(scratchAttention, uint64(n*heads*maxSplits*(hd+2)*4)); err != nil {
+			return err
+		}
+	}
+	pa := append([]uint32{uint32(n), uint32(cfg.Context), uint32(heads), uint32(cfg.KVHeads), uint32(heads * hd), scale, uint32(kw.row0),
+		uint32(splits), uint32(chunk)}, trip...)
+	if err := d.rec.dispatch(c.ak.attend, pa, []span{q, kw.span(), vw.span(), dst}, uint32(n), uint32(heads), uint32(splits)); err != nil {
+		return err
+	}
+	if splits == 1 {
+		return nil
+	}
+	pc := []uint32{uint32(n), uint32(heads), uint32(splits), uint32(hd), uint32(heads * hd)}
+	for i := 0; i < len(trip); i += 3 {
+		pc = append(pc, trip[i])
+	}
+	return d.rec.dispatch(d.kern.combine, pc, []span{dst, out}, uint32(n), uint32(heads), 1)
 }

@@ -18,6 +18,11 @@ const (
 	// submitting as we go lets the GPU run while the CPU records the rest of
 	// a token, instead of idling until the token's Read.
 	DefaultSubmitEvery = 64
+	// firstSubmit is how many commands go out in the first submit after a
+	// fence (a Read): the GPU sits idle from the fence until that submit,
+	// so it goes out early (~4 µs of recording per command), and the CPU
+	// records the next batch while the GPU runs it.
+	firstSubmit = 16
 )
 
 // span is a range of one GPU buffer bound to a shader.
@@ -113,11 +118,12 @@ func (s scratchBuf) span() span { return span{buf: s.buf, id: s.id, size: s.buf.
 
 // Scratch slots: scratchAlias holds copies of inputs that alias an op's
 // output; FusedMatMul's composed path keeps the normalised x and the whole
-// product in the other two.
+// product in the next two; split attention its partials in the last.
 const (
 	scratchAlias = iota
 	scratchNormed
 	scratchProduct
+	scratchAttention // split attention's partials
 	scratchSlots
 )
 
@@ -351,7 +357,11 @@ func (r *recorder) dispatch(k *kernel, p []uint32, spans []span, x, y, z uint32)
 	if lim > 0 && (x > lim || y > lim || z > lim) {
 		return fmt.Errorf("webgpu: %s: grid %d×%d×%d exceeds the device limit %d", k.name, x, y, z, lim)
 	}
-	if r.count >= r.d.submitEvery {
+	limit := r.d.submitEvery
+	if !r.d.unfenced {
+		limit = min(limit, firstSubmit)
+	}
+	if r.count >= limit {
 		if err := r.flush(); err != nil {
 			return err
 		}
