@@ -66,6 +66,7 @@ type opKernels struct {
 	rmsnorm *kernel
 	rope    *kernel
 	combine *kernel // attncombine.wgsl: merges split attention
+	words   *kernel // copywords.wgsl: copies and zeroing between dispatches
 	elem    *kernel
 	addIn   *kernel
 	copy    *kernel
@@ -90,7 +91,7 @@ func (o *opKernels) destroy() {
 	for _, k := range o.tiled {
 		k.destroy()
 	}
-	for _, k := range []*kernel{o.rmsnorm, o.rope, o.elem, o.addIn, o.copy, o.topk, o.tail} {
+	for _, k := range []*kernel{o.rmsnorm, o.rope, o.elem, o.addIn, o.copy, o.topk, o.tail, o.combine, o.words} {
 		k.destroy()
 	}
 }
@@ -266,6 +267,7 @@ func (d *Device) buildKernels() error {
 		{&o.rmsnorm, "rmsnorm.wgsl", []bool{true, true, false}},
 		{&o.rope, "rope.wgsl", []bool{false}},
 		{&o.combine, "attncombine.wgsl", []bool{true, false}},
+		{&o.words, "copywords.wgsl", []bool{true, false}},
 		{&o.elem, "elementwise.wgsl", []bool{true, true, false}},
 		{&o.addIn, "addinplace.wgsl", []bool{true, false}},
 		{&o.copy, "copyrows.wgsl", []bool{true, false}},

@@ -173,13 +173,14 @@ func (d *Device) NewKVCache(cfg kernels.KVConfig) (kernels.KVCache, error) {
 					c.releaseLocked()
 					return nil, err
 				}
+				w := window{buf: buf, id: d.track(buf), row0: s0, rows: n}
 				// Zero it: positions never stored then read as 0, not NaN.
-				if err := d.rec.clear(buf, buf.Size()); err != nil {
-					d.releaseGPU(buf, d.track(buf))
+				if err := d.rec.copyWords(span{}, w.span(), buf.Size()/4); err != nil {
+					d.releaseGPU(buf, w.id)
 					c.releaseLocked()
 					return nil, err
 				}
-				(*dst)[l] = append((*dst)[l], window{buf: buf, id: d.track(buf), row0: s0, rows: n})
+				(*dst)[l] = append((*dst)[l], w)
 				c.bytes += int64(buf.Size())
 			}
 		}

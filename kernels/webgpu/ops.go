@@ -35,7 +35,7 @@ func (d *Device) unalias(out *Buffer, ins ...*Buffer) ([]span, error) {
 			if err != nil {
 				return nil, err
 			}
-			if err := d.rec.copy(out.buf, 0, s.buf, 0, out.buf.Size()); err != nil {
+			if err := d.rec.copyWords(out.whole(), s, out.buf.Size()/4); err != nil {
 				return nil, err
 			}
 			scr = &s

@@ -3,6 +3,7 @@ package webgpu
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/gogpu/wgpu"
@@ -279,27 +280,18 @@ func (r *recorder) copy(src *wgpu.Buffer, srcOff uint64, dst *wgpu.Buffer, dstOf
 	return nil
 }
 
-// clear records zeroing size bytes of buf (which needs CopyDst usage).
-func (r *recorder) clear(buf *wgpu.Buffer, size uint64) error {
-	if r.copyUse[buf] {
-		if err := r.flush(); err != nil {
-			return err
-		}
+// copyWords records dst[0:n] = src[0:n] (u32 words), or zeroes dst[0:n]
+// when src has no buffer, as a dispatch (copywords.wgsl says why not a
+// copy or clear command).
+func (r *recorder) copyWords(src, dst span, n uint64) error {
+	mode := uint32(0)
+	if src.buf == nil {
+		src, mode = r.dummySpan(), 1
 	}
-	if err := r.endPass(); err != nil {
-		return err
+	if n > math.MaxUint32 {
+		return fmt.Errorf("webgpu: internal: copying %d words in one dispatch", n)
 	}
-	enc, err := r.encoder()
-	if err != nil {
-		return err
-	}
-	if r.copyUse == nil {
-		r.copyUse = map[*wgpu.Buffer]bool{}
-	}
-	r.copyUse[buf] = false
-	enc.ClearBuffer(buf, 0, size)
-	r.count++
-	return nil
+	return r.dispatch(r.d.kern.words, []uint32{uint32(n), mode}, []span{src, dst}, uint32(min(ceilDiv(int(n), 256), 4096)), 1, 1)
 }
 
 // flush submits everything recorded, parameters first.
