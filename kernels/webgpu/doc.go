@@ -29,6 +29,17 @@
 // over one storage binding (128 MiB) are split into windows of whole rows
 // (weights) or whole slots (KV caches).
 //
+// Ordering: gogpu's Vulkan backend puts a barrier after every dispatch and
+// at the end of a pass, none after copy or clear commands, so data that a
+// later dispatch reads is copied or zeroed by a dispatch (copywords.wgsl);
+// copy commands serve only read-back, after a pass has ended.
+//
+// Decode is a few fused dispatches per layer (fused.go): FusedMatMul
+// compiles RMSNorm, a split store with RoPE on the q and k rows, a residual
+// add or the SiLU gate into the tiled matvec, and attention splits a long
+// history over several workgroups per head when few rows are decoding
+// (attncombine.wgsl merges the parts).
+//
 // Measurements: BENCH.md. The conformance suite (kernels/conformance) runs
 // natively in TestConformance* and in headless Chromium in
 // TestBrowserConformance.
