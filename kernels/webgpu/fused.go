@@ -145,6 +145,9 @@ func (d *Device) tiledProduct(m *Matrix, x span, outs []span, widths []int, rows
 			if ks := d.kern.tiled[tiledKey{m.t, v, true}]; ks != nil && wrows <= shortRows {
 				k, rt = ks, shortShape.rows()
 			}
+			if half > 0 && !pairsSiLU(m.t) {
+				rt /= 2 // gate and up rows on two lane halves
+			}
 			p := []uint32{uint32(wrows), uint32(m.cols / blockWeights(m.t)), uint32(win.rs), uint32(win.so), uint32(win.row0),
 				uint32(b * m.cols / 4), uint32(yo[0]), uint32(yo[1]), uint32(yo[2]), uint32(split[0]), uint32(split[1]),
 				math.Float32bits(eps), uint32(m.cols), uint32(half)}

@@ -351,21 +351,19 @@ type variant struct {
 // tiledVariants are the variants compiled for format t when the device
 // opens: the plain product, the normed store (the head, and every composed
 // FusedMatMul's product), the normed store with RoPE (Q|K|V), the residual
-// add, and the normed SiLU gate where pairing a gate row and an up row in
-// one thread pays (pairsSiLU). Other combinations go through
-// composedProduct, which needs only the first two.
+// add, and the normed SiLU gate (pairsSiLU says how). Other combinations
+// go through composedProduct, which needs only the first two.
 func tiledVariants(t quant.Type) []variant {
-	vs := []variant{{out: kernels.Store}, {norm: true, out: kernels.Store}, {norm: true, out: kernels.Store, rope: true}, {out: kernels.Accumulate}}
-	if pairsSiLU(t) {
-		vs = append(vs, variant{norm: true, out: kernels.SiLUGate})
-	}
-	return vs
+	return []variant{{out: kernels.Store}, {norm: true, out: kernels.Store}, {norm: true, out: kernels.Store, rope: true},
+		{out: kernels.Accumulate}, {norm: true, out: kernels.SiLUGate}}
 }
 
-// pairsSiLU: whether the SiLU-gate variant (each thread two rows, gate and
-// up) beats a plain product then fusedtail.wgsl for format t. Not for
-// Q4_K: its block dot is long, and two of them per thread ran the H100's
-// 7B gate|up at 58.7 µs against 38.6 µs for the plain 22016-row product.
+// pairsSiLU: whether the SiLU-gate variant gives each thread a gate row and
+// its up row (else the gate and up rows go to two halves of a workgroup's
+// lanes, which trade results). Not for Q4_K: its block dot is long, and two
+// of them per thread ran the H100's 7B gate|up at 58.7 µs against 38.6 µs
+// for the plain 22016-row product. For Q8_0 the pair was faster (43.7
+// against 46.5 µs).
 func pairsSiLU(t quant.Type) bool { return t != quant.Q4_K }
 
 // tiledKey names one tiled matvec pipeline: format, variant, and whether
@@ -380,8 +378,11 @@ type tiledData struct {
 	S, U, ULast, WG, VPB, RT int
 	Us, URest                []int
 	Common, Deq, Dot         string
-	Norm, SiLU, Rope         bool
-	Mode                     int
+	Norm, Rope               bool
+	// SiLU: gate and up rows in one thread; Halves: on two lane halves;
+	// Swap: lanes trade results (Rope or Halves).
+	SiLU, Halves, Swap bool
+	Mode               int
 }
 
 // tiledBindings: W, X and the norm weight G are read; Y0, Y1, Y2 written.
@@ -393,7 +394,11 @@ func (d *Device) tiledKernel(t quant.Type, sh TiledShape, v variant, common, deq
 		return nil, err
 	}
 	td := tiledData{S: sh.S, U: sh.U, ULast: sh.U - 1, RT: sh.rows(), WG: sh.rows() * sh.S, VPB: blockWeights(t) / 4, Common: common, Deq: deq, Dot: dot,
-		Norm: v.norm, SiLU: v.out == kernels.SiLUGate, Rope: v.rope, Mode: int(v.out)}
+		Norm: v.norm, Rope: v.rope, Mode: int(v.out)}
+	if v.out == kernels.SiLUGate {
+		td.SiLU, td.Halves = pairsSiLU(t), !pairsSiLU(t)
+	}
+	td.Swap = td.Rope || td.Halves
 	for i := 0; i < sh.U; i++ {
 		td.Us = append(td.Us, i)
 	}

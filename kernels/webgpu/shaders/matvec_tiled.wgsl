@@ -2,7 +2,8 @@
 // (layout: tiled.go), with FusedMatMul's prologue and epilogue compiled in
 // (kernels.Fused): {{if .Norm}}x is RMS-normalised on the way in{{else}}no norm{{end}};
 // output mode {{.Mode}} (0 store, split over Y0|Y1|Y2; 1 accumulate into Y0;
-// 2 SiLU gate: rows r and H + r, silu(first)·second into Y0).
+// 2 SiLU gate: rows r and H + r, silu(first)·second into Y0, both rows in
+// one thread or, with Halves, on lanes l and l + RT/2).
 //
 // One workgroup per RT rows: thread (lane l = li % RT, slice s = li / RT)
 // computes row RT·wg + l over the blocks s, s+S, s+2S, … of that row, so RT
@@ -68,8 +69,14 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let xo = P[5];
   let l = li % RT;
   let s = li / RT;
-  let r = wg.x * RT + l;
-  let nv = nblk * VPB;
+{{if .Halves}}  // SiLU gate on lane halves: lanes [0, RT/2) take the gate rows of
+  // outputs ko, lanes [RT/2, RT) the up rows of the same outputs (a lane
+  // past the last output reads a gate row instead, and writes nothing).
+  let HR = RT / 2u;
+  let ko = wg.x * HR + l % HR;
+  let r = select(ko, select(ko, P[13] + ko, ko < rows), l >= HR);
+{{else}}  let r = wg.x * RT + l;
+{{end}}  let nv = nblk * VPB;
 {{if .SiLU}}  // Lanes past the last row read their own (zero) padding row instead.
   let r2 = r + select(0u, P[13], r < rows);
 {{end}}  var ss = 0.0;
@@ -115,7 +122,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     XS[l].w = sp;
   }
   workgroupBarrier();
-{{if .Rope}}  var v = 0.0;
+{{if .Swap}}  var v = 0.0;
   if (s == 0u) {
 {{else}}  if (s == 0u && r < rows) {
 {{end}}    var scale = 1.0;
@@ -124,14 +131,15 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
       tot += XS[j].w;
     }
     scale = inverseSqrt(tot / f32(P[12]) + bitcast<f32>(P[11]));
-{{end}}{{if .Rope}}    v = ya * scale;
+{{end}}{{if .Swap}}    v = ya * scale;
   }
+  // Lanes trade their results through workgroup memory.
   workgroupBarrier();
   if (s == 0u) {
     XS[l].x = v;
   }
   workgroupBarrier();
-  if (s == 0u && r < rows) {
+{{end}}{{if .Rope}}  if (s == 0u && r < rows) {
     let g = row0 + r;
     if (g < P[14]) {
       let u = XS[l ^ 1u].x;
@@ -146,6 +154,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
         v = u * sn + v * c;
       }
     }
+{{else if .Halves}}  if (s == 0u && l < HR && ko < rows) {
+    let u = XS[l + HR].x;
 {{else}}    let v = ya * scale;
 {{end}}{{if eq .Mode 0}}{{if not .Rope}}    let g = row0 + r;
 {{end}}    if (g < P[9]) {
@@ -156,6 +166,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
       Y2[P[8] + g - P[10]] = v;
     }
 {{else if eq .Mode 1}}    Y0[P[6] + row0 + r] += v;
+{{else if .Halves}}    Y0[P[6] + ko] = v / (1.0 + exp(-v)) * u;
 {{else}}    let u = yc * scale;
     Y0[P[6] + r] = v / (1.0 + exp(-v)) * u;
 {{end}}  }
