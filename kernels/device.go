@@ -178,22 +178,32 @@ func CheckFused(dsts []Buffer, w Matrix, x Buffer, rows int, f Fused) ([]int, er
 			}
 		}
 	}
-	if err := checkRotary(w, rows, f); err != nil {
-		return nil, err
-	}
 	if f.Norm != nil && (f.Norm.Rows() != 1 || f.Norm.Cols() != w.Cols() || f.Norm.Type() != quant.F32) {
 		return nil, fmt.Errorf("FusedMatMul: norm weight is %d×%d %s, want 1×%d F32", f.Norm.Rows(), f.Norm.Cols(), f.Norm.Type(), w.Cols())
 	}
+	widths, err := outWidths(len(dsts), w, f)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRotary(widths, rows, f); err != nil {
+		return nil, err
+	}
+	return widths, nil
+}
+
+// outWidths checks f's output mode against n destinations and returns the
+// width of each destination row.
+func outWidths(n int, w Matrix, f Fused) ([]int, error) {
 	switch f.Out {
 	case Store:
 		if f.Split == nil {
-			if len(dsts) != 1 {
-				return nil, fmt.Errorf("FusedMatMul: %d destinations without a split", len(dsts))
+			if n != 1 {
+				return nil, fmt.Errorf("FusedMatMul: %d destinations without a split", n)
 			}
 			return []int{w.Rows()}, nil
 		}
-		if len(f.Split) != len(dsts) || len(dsts) > MaxSplit {
-			return nil, fmt.Errorf("FusedMatMul: split %v over %d destinations (at most %d)", f.Split, len(dsts), MaxSplit)
+		if len(f.Split) != n || n > MaxSplit {
+			return nil, fmt.Errorf("FusedMatMul: split %v over %d destinations (at most %d)", f.Split, n, MaxSplit)
 		}
 		sum := 0
 		for _, n := range f.Split {
@@ -207,7 +217,7 @@ func CheckFused(dsts []Buffer, w Matrix, x Buffer, rows int, f Fused) ([]int, er
 		}
 		return append([]int(nil), f.Split...), nil
 	case Accumulate, SiLUGate:
-		if len(dsts) != 1 || f.Split != nil {
+		if n != 1 || f.Split != nil {
 			return nil, fmt.Errorf("FusedMatMul: output mode %d takes one destination and no split", f.Out)
 		}
 		if f.Out == Accumulate {
@@ -221,8 +231,8 @@ func CheckFused(dsts []Buffer, w Matrix, x Buffer, rows int, f Fused) ([]int, er
 	return nil, fmt.Errorf("FusedMatMul: unknown output mode %d", f.Out)
 }
 
-// checkRotary validates f.RoPE (when on) against the product's shape.
-func checkRotary(w Matrix, rows int, f Fused) error {
+// checkRotary validates f.RoPE (when on) against the destinations' widths.
+func checkRotary(widths []int, rows int, f Fused) error {
 	r := f.RoPE
 	if r.Cols == 0 {
 		return nil
@@ -243,10 +253,6 @@ func checkRotary(w Matrix, rows int, f Fused) error {
 		if s.Pos < 0 {
 			return fmt.Errorf("FusedMatMul: RoPE: seq[%d].Pos = %d is negative", i, s.Pos)
 		}
-	}
-	widths := f.Split
-	if widths == nil {
-		widths = []int{w.Rows()}
 	}
 	sum := 0
 	for _, n := range widths {

@@ -131,15 +131,12 @@ func (l *Layers) block(i int, b *block, x kernels.Buffer, seq []kernels.Seq, kv 
 	qkv := [3]kernels.Buffer{s.q, s.k, s.v}
 	for _, st := range b.qkv {
 		var dsts [3]kernels.Buffer
-		f := kernels.Fused{Norm: b.attnNorm, Eps: c.NormEps}
 		for j, p := range st.parts {
 			dsts[j] = qkv[p]
-			if p != 2 { // q and k come first in a stack (q, k, v order)
-				f.RoPE.Cols += st.widths[j]
-			}
 		}
-		if f.RoPE.Cols > 0 {
-			f.RoPE.HeadDim, f.RoPE.Theta, f.RoPE.Seq = c.HeadDim, c.RopeTheta, seq
+		f := kernels.Fused{Norm: b.attnNorm, Eps: c.NormEps}
+		if st.rotated > 0 {
+			f.RoPE = kernels.Rotary{Cols: st.rotated, HeadDim: c.HeadDim, Theta: c.RopeTheta, Seq: seq}
 		}
 		if len(st.parts) > 1 {
 			f.Split = st.widths

@@ -49,11 +49,13 @@ type block struct {
 }
 
 // stack is one run of the Q, K, V projections in one matrix: parts are
-// indices into (q, k, v), widths their output widths.
+// indices into (q, k, v), widths their output widths, rotated the leading
+// columns RoPE turns (the q and k parts, which come first).
 type stack struct {
-	m      kernels.Matrix
-	parts  []int
-	widths []int
+	m       kernels.Matrix
+	parts   []int
+	widths  []int
+	rotated int
 }
 
 func (b *block) matrices() []kernels.Matrix {
@@ -204,6 +206,9 @@ func loadBlock(dev kernels.Device, src TensorSource, c Config, layer int) (*bloc
 		for k := i; k < j; k++ {
 			st.parts = append(st.parts, k)
 			st.widths = append(st.widths, qkv[k].rows)
+			if k < 2 { // q or k
+				st.rotated += qkv[k].rows
+			}
 		}
 		if st.m, err = uploadStacked(dev, qkv[i:j]...); err != nil {
 			return nil, err

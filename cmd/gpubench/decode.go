@@ -121,10 +121,6 @@ func decode7B(d kernels.Device, t quant.Type, tokens, nl int, copyBW float64) er
 	if err != nil {
 		return err
 	}
-	type namedOp struct {
-		name string
-		run  func() error
-	}
 	layerOps := func(li int, l layer, seq []kernels.Seq) []namedOp {
 		return []namedOp{
 			{"rmsnorm", func() error { return d.RMSNorm(h, x, l.an, 1, 1e-5) }},
@@ -170,21 +166,13 @@ func decode7B(d kernels.Device, t quant.Type, tokens, nl int, copyBW float64) er
 	}
 	// Each op of one layer alone, repeated back to back (each depends on the
 	// last through the device's barriers): what it costs inside a token.
-	one := make([]float32, 1)
 	seq := []kernels.Seq{{Slot: 0, Pos: int32(pos)}}
 	var sum time.Duration
 	for _, op := range layerOps(0, ls[0], seq) {
-		const n = 300
-		start := time.Now()
-		for i := 0; i < n; i++ {
-			if err := op.run(); err != nil {
-				return err
-			}
-		}
-		if err := d.Read(x, one); err != nil {
+		per, _, err := timeOp(d, op, x)
+		if err != nil {
 			return err
 		}
-		per := time.Since(start) / n
 		sum += per
 		fmt.Printf("decode %s op %-12s %7.1f µs\n", t, op.name, per.Seconds()*1e6)
 	}
@@ -223,10 +211,7 @@ func fusedProfile(d kernels.Device, t quant.Type, l layer, cache map[[2]int][]by
 	q, k, v, wide, wider := bufs[0], bufs[1], bufs[2], bufs[3], bufs[4]
 	one := func(b kernels.Buffer) []kernels.Buffer { return []kernels.Buffer{b} }
 	acc := kernels.Fused{Out: kernels.Accumulate}
-	ops := []struct {
-		name string
-		run  func() error
-	}{
+	ops := []namedOp{
 		{"q|k|v 12288 rows, plain", func() error { return d.FusedMatMul(one(wide), qkvM, x, 1, kernels.Fused{}) }},
 		{"q|k|v + norm, split", func() error {
 			return d.FusedMatMul([]kernels.Buffer{q, k, v}, qkvM, x, 1, kernels.Fused{Norm: l.an, Eps: 1e-5, Split: []int{dim, dim, dim}})
@@ -242,22 +227,12 @@ func fusedProfile(d kernels.Device, t quant.Type, l layer, cache map[[2]int][]by
 		}},
 		{"down + residual", func() error { return d.FusedMatMul(one(x), l.w2, s, 1, acc) }},
 	}
-	res := make([]float32, 1)
 	for _, op := range ops {
-		const n = 300
-		start := time.Now()
-		var rec time.Duration
-		for i := 0; i < n; i++ {
-			t0 := time.Now()
-			if err := op.run(); err != nil {
-				return err
-			}
-			rec += time.Since(t0)
-		}
-		if err := d.Read(x, res); err != nil {
+		per, rec, err := timeOp(d, op, x)
+		if err != nil {
 			return err
 		}
-		fmt.Printf("decode %s fused op %-26s %7.1f µs (%.1f µs recording)\n", t, op.name, time.Since(start).Seconds()*1e6/n, rec.Seconds()*1e6/n)
+		fmt.Printf("decode %s fused op %-26s %7.1f µs (%.1f µs recording)\n", t, op.name, per.Seconds()*1e6, rec.Seconds()*1e6)
 	}
 	return nil
 }
@@ -314,4 +289,29 @@ func timeDecode(d kernels.Device, label string, tokens int, weightBytes int64, c
 	fmt.Printf("decode %s: %.1f tokens/s (%.2f ms/token, %.2f ms of it recording on the CPU) at positions %d..%d; bandwidth limit %.1f tokens/s; ratio %.2f\n",
 		label, tps, 1e3/tps, recorded.Seconds()*1e3/float64(tokens), startPos, pos-1, limit, tps/limit)
 	return pos, nil
+}
+
+// namedOp is one op of a layer, for the profiles.
+type namedOp struct {
+	name string
+	run  func() error
+}
+
+// timeOp runs op 300 times back to back (each depends on the last through
+// the device's barriers), then waits for the device by reading x: per call,
+// the wall time and the part spent inside the calls (recording).
+func timeOp(d kernels.Device, op namedOp, x kernels.Buffer) (per, rec time.Duration, err error) {
+	const n = 300
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		if err := op.run(); err != nil {
+			return 0, 0, err
+		}
+		rec += time.Since(t0)
+	}
+	if err := d.Read(x, make([]float32, 1)); err != nil {
+		return 0, 0, err
+	}
+	return time.Since(start) / n, rec / n, nil
 }

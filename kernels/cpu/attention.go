@@ -125,17 +125,17 @@ func (d *Device) RoPE(x kernels.Buffer, heads, headDim int, seq []kernels.Seq, t
 			return fmt.Errorf("cpu: RoPE: negative position %d", s.Pos)
 		}
 	}
-	rotate(xs, heads, headDim, seq, d.ropeFreqs(headDim, theta))
+	rotate(xs, heads, headDim, seq, d.rope.Freqs(headDim, theta))
 	return nil
 }
 
 // rotate is RoPE's arithmetic over len(seq) rows of heads×headDim values
 // (the positions already checked), shared with FusedMatMul's epilogue.
-func rotate(xs []float32, heads, headDim int, seq []kernels.Seq, invFreq []float64) {
+func rotate(xs []float32, heads, headDim int, seq []kernels.Seq, freqs []float32) {
 	w, half := heads*headDim, headDim/2
 	for r, s := range seq {
 		for i := 0; i < half; i++ {
-			angle := float64(float32(float64(s.Pos) * invFreq[i]))
+			angle := float64(float32(float64(s.Pos) * float64(freqs[i])))
 			cos, sin := float32(math.Cos(angle)), float32(math.Sin(angle))
 			for h := 0; h < heads; h++ {
 				j := r*w + h*headDim + 2*i
@@ -145,22 +145,4 @@ func rotate(xs []float32, heads, headDim int, seq []kernels.Seq, invFreq []float
 			}
 		}
 	}
-}
-
-// ropeFreqs returns 1/theta^(2i/headDim) for i < headDim/2, rounded to
-// float32 as Hugging Face computes them. Every layer asks for the same
-// table twice per step, so the last one is kept.
-func (d *Device) ropeFreqs(headDim int, theta float32) []float64 {
-	d.rope.mu.Lock()
-	defer d.rope.mu.Unlock()
-	r := &d.rope
-	if r.headDim == headDim && r.theta == theta {
-		return r.invFreq
-	}
-	inv := make([]float64, headDim/2)
-	for i := range inv {
-		inv[i] = float64(float32(1 / math.Pow(float64(theta), float64(2*i)/float64(headDim))))
-	}
-	r.headDim, r.theta, r.invFreq = headDim, theta, inv
-	return inv
 }

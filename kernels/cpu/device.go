@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync"
 
 	"github.com/tabshard/tabshard/kernels"
 )
@@ -16,16 +15,7 @@ import (
 type Device struct {
 	threads int
 	closed  bool
-	rope    ropeCache
-}
-
-// ropeCache keeps the last RoPE frequency table (never modified once
-// built, so callers may read it after the lock is released).
-type ropeCache struct {
-	mu      sync.Mutex
-	headDim int
-	theta   float32
-	invFreq []float64
+	rope    kernels.RoPETable
 }
 
 var _ kernels.Device = (*Device)(nil)

@@ -104,6 +104,6 @@ func siluMul(o, g, u []float32) {
 func (d *Device) rotateDsts(outs [][]float32, widths []int, f kernels.Fused) {
 	r := f.RoPE
 	for i := 0; i < kernels.RotatedDsts(widths, f); i++ {
-		rotate(outs[i], widths[i]/r.HeadDim, r.HeadDim, r.Seq, d.ropeFreqs(r.HeadDim, r.Theta))
+		rotate(outs[i], widths[i]/r.HeadDim, r.HeadDim, r.Seq, d.rope.Freqs(r.HeadDim, r.Theta))
 	}
 }

@@ -61,7 +61,7 @@ type Device struct {
 
 	rec       recorder
 	kern      opKernels
-	ropeTable ropeTable
+	ropeFreqs kernels.RoPETable // RoPE tables, shared with FusedMatMul
 	staging   *wgpu.Buffer
 	nextID    uint64
 	broken    error // set on device loss or a timed-out wait; every later call fails

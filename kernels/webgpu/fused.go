@@ -57,7 +57,9 @@ func (d *Device) FusedMatMul(dsts []kernels.Buffer, w kernels.Matrix, x kernels.
 func (d *Device) fused(m *Matrix, x span, outs []span, widths []int, rows int, g span, f kernels.Fused) error {
 	v := variant{norm: f.Norm != nil, out: f.Out, rope: f.RoPE.Cols > 0}
 	compiled := d.kern.tiled[tiledKey{m.t, v, false}] != nil
-	if d.tiledServes(m, rows) && compiled && (f.Out != kernels.SiLUGate || len(m.wins) == 1) && (!v.rope || evenWindows(m)) {
+	// The RoPE epilogue pairs rows 2i and 2i+1 within a workgroup: tiled
+	// windows start at multiples of tileRows, so every pair is whole.
+	if d.tiledServes(m, rows) && compiled && (f.Out != kernels.SiLUGate || len(m.wins) == 1) {
 		return d.tiledProduct(m, x, outs, widths, rows, v, g, f.Eps, f.RoPE)
 	}
 	if v.rope {
@@ -75,17 +77,6 @@ func (d *Device) fused(m *Matrix, x span, outs []span, widths []int, rows int, g
 		return nil
 	}
 	return d.composedProduct(m, x, outs, widths, rows, f.Out, g, f.Eps)
-}
-
-// evenWindows: whether every window of m starts at an even row, so that
-// the tiled RoPE epilogue finds each rotated pair in one workgroup.
-func evenWindows(m *Matrix) bool {
-	for _, w := range m.wins {
-		if w.row0%2 != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // tiledServes: whether a product of rows batch rows with m runs the tiled
@@ -152,8 +143,8 @@ func (d *Device) tiledProduct(m *Matrix, x span, outs []span, widths []int, rows
 				uint32(b * m.cols / 4), uint32(yo[0]), uint32(yo[1]), uint32(yo[2]), uint32(split[0]), uint32(split[1]),
 				math.Float32bits(eps), uint32(m.cols), uint32(half)}
 			if v.rope {
-				freqs := d.ropeFreqs(rot.HeadDim, rot.Theta)
-				p = append(append(p, uint32(rot.Cols), uint32(rot.Seq[b].Pos), uint32(len(freqs))), freqs...)
+				freqs := d.ropeFreqs.Freqs(rot.HeadDim, rot.Theta)
+				p = appendFloats(append(p, uint32(rot.Cols), uint32(rot.Seq[b].Pos), uint32(len(freqs))), freqs)
 			}
 			bind[0] = win.span()
 			if err := d.rec.dispatch(k, p, bind, uint32(ceilDiv(wrows, rt)), 1, 1); err != nil {

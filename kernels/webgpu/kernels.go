@@ -239,7 +239,7 @@ func (d *Device) buildKernels() error {
 			}
 		}
 		if tiled(t) && o.tshape.On() {
-			for _, v := range tiledVariants(t) {
+			for _, v := range tiledVariants {
 				if o.tiled[tiledKey{t, v, false}], err = d.tiledKernel(t, o.tshape, v, common, deq); err != nil {
 					return err
 				}
@@ -348,15 +348,13 @@ type variant struct {
 	rope bool // Store only: RoPE on the leading rows (kernels.Rotary)
 }
 
-// tiledVariants are the variants compiled for format t when the device
+// tiledVariants are the variants compiled for each tiled format when the device
 // opens: the plain product, the normed store (the head, and every composed
 // FusedMatMul's product), the normed store with RoPE (Q|K|V), the residual
 // add, and the normed SiLU gate (pairsSiLU says how). Other combinations
 // go through composedProduct, which needs only the first two.
-func tiledVariants(t quant.Type) []variant {
-	return []variant{{out: kernels.Store}, {norm: true, out: kernels.Store}, {norm: true, out: kernels.Store, rope: true},
-		{out: kernels.Accumulate}, {norm: true, out: kernels.SiLUGate}}
-}
+var tiledVariants = []variant{{out: kernels.Store}, {norm: true, out: kernels.Store}, {norm: true, out: kernels.Store, rope: true},
+	{out: kernels.Accumulate}, {norm: true, out: kernels.SiLUGate}}
 
 // pairsSiLU: whether the SiLU-gate variant gives each thread a gate row and
 // its up row (else the gate and up rows go to two halves of a workgroup's

@@ -303,8 +303,8 @@ func (d *Device) attend(c *KVCache, kw, vw window, trip []uint32, q, out span, h
 	}
 	dst := out
 	if splits > 1 {
-		// Sized for the most splits, so the bind groups stay the same as
-		// the history grows.
+		// Sized for the most splits, so that it does not grow (which waits
+		// for the GPU) as the history does.
 		var err error
 		if dst, err = d.rec.scratchSpan(scratchAttention, uint64(n*heads*maxSplits*(hd+2)*4)); err != nil {
 			return err

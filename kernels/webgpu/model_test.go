@@ -66,14 +66,13 @@ func referenceGreedy(t *testing.T, src *loader.Model, cfg model.Config, cases ma
 		t.Fatal(err)
 	}
 	defer e.Close()
-	ref := struct{ Cases map[string]referenceCase }{cases}
-	names := make([]string, 0, len(ref.Cases))
-	for n := range ref.Cases {
+	names := make([]string, 0, len(cases))
+	for n := range cases {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		c := ref.Cases[name]
+		c := cases[name]
 		var last []float32
 		err := e.Eval(c.InputIDs, 0, func(i int) bool { return i == len(c.InputIDs)-1 }, func(_ int, l []float32) error {
 			last = append([]float32(nil), l...)

@@ -199,44 +199,28 @@ func (d *Device) RoPE(x kernels.Buffer, heads, headDim int, seq []kernels.Seq, t
 	return d.rope(b.whole(), heads, headDim, seq, theta)
 }
 
+// appendFloats appends the bits of fs to p (a shader's parameters).
+func appendFloats(p []uint32, fs []float32) []uint32 {
+	for _, f := range fs {
+		p = append(p, math.Float32bits(f))
+	}
+	return p
+}
+
 // rope records rope.wgsl over len(seq) rows of x (arguments checked).
 func (d *Device) rope(x span, heads, headDim int, seq []kernels.Seq, theta float32) error {
 	rows := len(seq)
 	if rows == 0 {
 		return nil
 	}
-	freqs := d.ropeFreqs(headDim, theta)
+	freqs := d.ropeFreqs.Freqs(headDim, theta)
 	p := make([]uint32, 0, 3+len(freqs)+rows)
-	p = append(append(p, uint32(rows), uint32(heads), uint32(len(freqs))), freqs...)
+	p = appendFloats(append(p, uint32(rows), uint32(heads), uint32(len(freqs))), freqs)
 	for _, s := range seq {
 		p = append(p, uint32(s.Pos))
 	}
 	gx, gy := grid(ceilDiv(rows*heads*len(freqs), 64))
 	return d.rec.dispatch(d.kern.rope, p, []span{x}, gx, gy, 1)
-}
-
-// ropeFreqs returns theta^(-2i/headDim) for i < headDim/2 as f32 bits,
-// computed in float64. Every layer asks for the same table, so the last
-// one is kept (math.Pow 64 times per call was a visible part of RoPE's
-// recording cost).
-func (d *Device) ropeFreqs(headDim int, theta float32) []uint32 {
-	c := &d.ropeTable
-	if c.headDim == headDim && c.theta == theta {
-		return c.bits
-	}
-	bits := make([]uint32, headDim/2)
-	for i := range bits {
-		bits[i] = math.Float32bits(float32(math.Pow(float64(theta), -2*float64(i)/float64(headDim))))
-	}
-	*c = ropeTable{headDim, theta, bits}
-	return bits
-}
-
-// ropeTable is the last table ropeFreqs computed.
-type ropeTable struct {
-	headDim int
-	theta   float32
-	bits    []uint32
 }
 
 func (d *Device) elementwise(op string, mode uint32, dst, a, b kernels.Buffer, n int) error {

@@ -427,9 +427,9 @@ func (r *recorder) bindGroup(k *kernel, poff int, spans []span) (*wgpu.BindGroup
 	return g, nil
 }
 
-// scratchSpan returns scratch slot's buffer, grown to at least size bytes.
-// Reusing it within one submit is safe: commands run in order with
-// barriers between.
+// scratchSpan returns scratch slot's whole buffer, grown to at least size
+// bytes (whole, so that calls of other sizes share bind groups). Reusing it
+// within one submit is safe: commands run in order with barriers between.
 func (r *recorder) scratchSpan(slot int, size uint64) (span, error) {
 	size = (size + 255) &^ 255
 	s := &r.scratch[slot]
@@ -446,5 +446,5 @@ func (r *recorder) scratchSpan(slot int, size uint64) (span, error) {
 		}
 		s.buf, s.id = b, r.d.newID()
 	}
-	return span{buf: s.buf, id: s.id, off: 0, size: size}, nil
+	return s.span(), nil
 }
