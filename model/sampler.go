@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/tabshard/tabshard/internal/vmath"
 )
 
 // SamplerConfig chooses how the next token is drawn from the logits.
@@ -72,8 +74,16 @@ type Sampler struct {
 	rng     *rand.Rand
 	cands   []candidate
 	window  []int32   // sorted copy of the penalised history
-	weights []float64 // unnormalised probabilities of the draw
+	weights []float32 // unnormalised probabilities of the draw
+	logits  []float32 // the candidates' logits, for the normaliser
 }
+
+// normFloor is the smallest logit the logprob's normaliser counts: terms
+// below e^-40 of the largest change a vocabulary's sum by less than
+// 32000·e^-40 ≈ 1e-13 relative, so their exp (most of a vocabulary) is
+// skipped. greedy and pick share it and vmath.SumExp, so they report the
+// same logprob bit for bit.
+func normFloor(maxL float64) float32 { return float32(maxL - 40) }
 
 // NewSampler makes a sampler. c should have passed Validate; fields out of
 // range are treated as their "disabled" value (a NaN or negative temperature
@@ -146,26 +156,21 @@ func (s *Sampler) Sample(logits []float32, history []int32) (id int32, logprob f
 // logits: the same token (the first of the largest, NaN as -Inf, +Inf as
 // the largest float32) and bit for bit the same logprob (the same sum in
 // the same order), without building the candidate list and passing over it
-// twice more. It is a third of a pipeline's last-stage sampling time.
+// twice more.
 func greedy(logits []float32) (int32, float32) {
-	best, top := 0, float32(math.Inf(-1))
-	for i, l := range logits {
-		if v := min(l, math.MaxFloat32); v > top { // NaN never is
-			best, top = i, v
-		}
-	}
+	top := min(vmath.Max(logits), math.MaxFloat32)
 	maxL := float64(top)
-	lse := maxL
-	if !math.IsInf(maxL, -1) {
-		floor := float32(maxL - 40)
-		var sum float64
-		for _, l := range logits {
-			if l >= floor {
-				sum += math.Exp(float64(min(l, math.MaxFloat32)) - maxL)
-			}
-		}
-		lse = maxL + math.Log(sum)
+	if math.IsInf(maxL, -1) {
+		return 0, float32(math.NaN()) // nothing ranks: the first, as pick
 	}
+	best := 0
+	for i, l := range logits {
+		if min(l, math.MaxFloat32) == top { // NaN never is
+			best = i
+			break
+		}
+	}
+	lse := maxL + math.Log(vmath.SumExp(logits, top, normFloor(maxL)))
 	return int32(best), float32(maxL - lse)
 }
 
@@ -227,30 +232,20 @@ func (s *Sampler) loadWindow(history []int32) {
 func (s *Sampler) pick() (int32, float32) {
 	c := s.cands
 	// Normaliser for the reported logprob, over every candidate.
-	maxL := math.Inf(-1)
 	for i := range c {
 		// NaN cannot be ranked: never pick it. +Inf would make every
 		// softmax NaN: cap it, so it takes all the mass.
-		if l := float64(c[i].logit); math.IsNaN(l) {
+		if l := c[i].logit; l != l {
 			c[i].logit = float32(math.Inf(-1))
-		} else if math.IsInf(l, 1) {
+		} else if l > math.MaxFloat32 {
 			c[i].logit = math.MaxFloat32
 		}
-		maxL = math.Max(maxL, float64(c[i].logit))
 	}
+	logits := s.gather(c)
+	maxL := float64(vmath.Max(logits))
 	lse := maxL
 	if !math.IsInf(maxL, -1) {
-		// Terms below e^-40 of the largest change the sum by less than
-		// 32000·e^-40 ≈ 1e-13 relative: skip their exp (most of a
-		// vocabulary), which was a quarter of a decode step's CPU time.
-		floor := float32(maxL - 40)
-		var sum float64
-		for i := range c {
-			if c[i].logit >= floor {
-				sum += math.Exp(float64(c[i].logit) - maxL)
-			}
-		}
-		lse = maxL + math.Log(sum)
+		lse = maxL + math.Log(vmath.SumExp(logits, float32(maxL), normFloor(maxL)))
 	}
 	logprob := func(cd candidate) float32 { return float32(float64(cd.logit) - lse) }
 
@@ -272,7 +267,7 @@ func (s *Sampler) pick() (int32, float32) {
 		c = selectTop(c, k)
 	}
 	if s.cfg.TopP < 1 {
-		c = topP(c, float64(s.cfg.TopP))
+		c = s.topP(c, float64(s.cfg.TopP))
 	} else if s.cfg.TopK > 0 {
 		sortCandidates(c)
 	}
@@ -281,12 +276,8 @@ func (s *Sampler) pick() (int32, float32) {
 	}
 
 	// Temperature, then the draw from softmax(logit / T).
-	invT := 1 / float64(s.cfg.Temperature)
-	top := math.Inf(-1)
-	for _, cd := range c {
-		top = math.Max(top, float64(cd.logit)*invT)
-	}
-	if math.IsInf(top, -1) {
+	total := s.drawWeights(c)
+	if total == 0 {
 		// Every logit is -Inf: nothing is likelier than anything else.
 		best := c[0]
 		for _, cd := range c[1:] {
@@ -296,23 +287,56 @@ func (s *Sampler) pick() (int32, float32) {
 		}
 		return best.id, logprob(best)
 	}
-	s.weights = s.weights[:0]
-	var total float64
-	for _, cd := range c {
-		w := math.Exp(float64(cd.logit)*invT - top)
-		s.weights = append(s.weights, w)
-		total += w
-	}
 	u := s.rng.Float64() * total
 	chosen := c[len(c)-1]
 	for i, w := range s.weights {
-		u -= w
+		u -= float64(w)
 		if u < 0 {
 			chosen = c[i]
 			break
 		}
 	}
 	return chosen.id, logprob(chosen)
+}
+
+// gather returns the logits of c, in s.logits.
+func (s *Sampler) gather(c []candidate) []float32 {
+	s.logits = slices.Grow(s.logits[:0], len(c))[:len(c)]
+	for i := range c {
+		s.logits[i] = c[i].logit
+	}
+	return s.logits
+}
+
+// drawWeights sets s.weights to the unnormalised softmax(logit / T) of c
+// and returns their sum, 0 when every logit is -Inf. The exponentials are
+// vmath.ExpInto's (float32, a fourteenth of math.Exp's time over a
+// vocabulary); logits so large that logit / T overflows a float32 take
+// float64 instead.
+func (s *Sampler) drawWeights(c []candidate) float64 {
+	logits := s.gather(c)
+	s.weights = slices.Grow(s.weights[:0], len(c))[:len(c)]
+	maxL := vmath.Max(logits)
+	if math.IsInf(float64(maxL), -1) {
+		return 0
+	}
+	invT := 1 / float64(s.cfg.Temperature)
+	var total float64
+	if top := float64(maxL) * invT; top > math.MaxFloat32/2 {
+		for i, l := range logits {
+			s.weights[i] = float32(math.Exp(float64(l)*invT - top))
+			total += float64(s.weights[i])
+		}
+		return total
+	}
+	// Rounding is monotonic, so the largest of the float32 products
+	// ExpInto forms is the largest logit's: none exceeds top.
+	scale := float32(invT)
+	vmath.ExpInto(s.weights, logits, scale, maxL*scale)
+	for _, w := range s.weights {
+		total += float64(w)
+	}
+	return total
 }
 
 // better orders candidates: higher logit first, then lower id, so every
@@ -359,19 +383,13 @@ func selectTop(c []candidate, k int) []candidate {
 // reaches p, at least one token (llama.cpp's top-p, min_keep 1). Like
 // llama.cpp it first tries the best 256 of a large vocabulary, which usually
 // hold the mass, and sorts everything only when they do not.
-func topP(c []candidate, p float64) []candidate {
-	top := math.Inf(-1)
-	for _, cd := range c {
-		top = math.Max(top, float64(cd.logit))
-	}
+func (s *Sampler) topP(c []candidate, p float64) []candidate {
+	top := float64(vmath.Max(s.gather(c)))
 	if math.IsInf(top, -1) {
 		sortCandidates(c)
 		return c
 	}
-	var total float64
-	for _, cd := range c {
-		total += math.Exp(float64(cd.logit) - top)
-	}
+	total := vmath.SumExp(s.logits, float32(top), normFloor(top))
 	cutoff := func(ranked []candidate) (int, bool) {
 		var cum float64
 		for i, cd := range ranked {
@@ -413,7 +431,7 @@ func sortCandidates(c []candidate) {
 func minP(c []candidate, p float64) []candidate {
 	top := math.Inf(-1)
 	for _, cd := range c {
-		top = math.Max(top, float64(cd.logit))
+		top = max(top, float64(cd.logit))
 	}
 	floor := top + math.Log(p)
 	kept := c[:0]

@@ -26,6 +26,7 @@ func TestGreedyMatchesPick(t *testing.T) {
 		"nan":            {nan, -1, nan, 2, nan},
 		"all nan":        {nan, nan, nan},
 		"all -inf":       {-inf, -inf},
+		"nan then -inf":  {nan, -inf, nan},
 		"+inf twice":     {1, inf, 5, inf},
 		"max float":      {math.MaxFloat32, inf, 0},
 		"signed zeros":   {negZero, 0, -3, negZero},
