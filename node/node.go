@@ -185,7 +185,19 @@ func (n *Node) inboxLoop(ctx context.Context, assigns chan<- *swarm.Assign) {
 		select {
 		case <-ctx.Done():
 			return
-		case b := <-n.sig.Inbox():
+		case b, ok := <-n.sig.Inbox():
+			if !ok {
+				// Signaling ended (its inbox closes): stop setting up an
+				// assignment, which may be dialling a neighbour through
+				// it, so that loop sees the end. Reading the closed inbox
+				// again would spin.
+				n.mu.Lock()
+				if n.assignCancel != nil {
+					n.assignCancel()
+				}
+				n.mu.Unlock()
+				return
+			}
 			if n.links.Handle(b) {
 				continue
 			}
