@@ -442,8 +442,9 @@ func matmulBatch(d kernels.Device, t quant.Type, rows, cols, batch int) (time.Du
 func printStats(d *webgpu.Device, n int) {
 	s := d.RecordStats()
 	per := func(t time.Duration) float64 { return t.Seconds() * 1e6 / float64(n) }
-	fmt.Printf("    per call: %.1f dispatches, %.2f submits, %.2f new bind groups; µs encoding %.1f, bind groups %.1f, finishing %.1f, parameters %.1f, submitting %.1f\n",
+	fmt.Printf("    per call: %.1f dispatches, %.2f submits, %.2f new bind groups, %.2f parameter writes of %.0f bytes; µs encoding %.1f, bind groups %.1f, finishing %.1f, parameters %.1f, submitting %.1f\n",
 		float64(s.Dispatches)/float64(n), float64(s.Submits)/float64(n), float64(s.BindGroups)/float64(n),
+		float64(s.ParamWrites)/float64(n), float64(s.ParamBytes)/float64(n),
 		per(s.Encode), per(s.BindGroup), per(s.Finish), per(s.Params), per(s.Submit))
 }
 

@@ -195,6 +195,7 @@ func (d *Device) readBytes(buf *wgpu.Buffer, off, size uint64) ([]byte, error) {
 		return nil, d.broken
 	}
 	d.unfenced = false // the queue runs in order: all earlier work is done
+	d.rec.resetArena() // and nothing recorded is left unsubmitted
 	defer func() { _ = d.staging.Unmap() }()
 	rng, err := d.staging.MappedRange(0, padded)
 	if err != nil {

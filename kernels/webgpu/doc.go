@@ -16,8 +16,11 @@
 // Device loss and failed allocations return errors naming the cause.
 //
 // Per-dispatch parameters (sizes, row lists, positions) are packed into one
-// parameter arena per submit; bind groups (buffers plus parameter offset) are
-// cached, and decoding repeats the same sequence every token, so they hit.
+// parameter arena between fences, each distinct block once (params.go); a
+// submit writes only bytes the buffer does not already hold, because
+// gogpu's native WriteBuffer waits for all submitted work. Bind groups
+// (buffers plus parameter offset) are cached, and decoding repeats the same
+// sequence every token, so they hit.
 //
 // WGSL sources live in shaders/*.wgsl and are instantiated with text/template
 // (naga has no `override`; browsers' Tint is stricter than naga, so shaders

@@ -1,7 +1,6 @@
 package webgpu
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"time"
@@ -13,7 +12,8 @@ const (
 	// paramWindow is what one dispatch may read of the parameter arena
 	// (16384 u32: sizes plus per-row lists for batches of up to ~5000 rows).
 	paramWindow = 64 << 10
-	// paramArena is the arena per submit; a full arena forces a submit.
+	// paramArena is the arena between fences (params.go); a full arena
+	// forces a submit and starts afresh.
 	paramArena = 4 << 20
 	// DefaultSubmitEvery is how many recorded commands go out per submit:
 	// submitting as we go lets the GPU run while the CPU records the rest of
@@ -41,12 +41,15 @@ type bgKey struct {
 	spans  [6]struct{ id, off, size uint64 }
 }
 
-// recorder batches dispatches into one command encoder and one parameter
-// arena until flush submits them.
+// recorder batches dispatches into one command encoder until flush submits
+// them; their parameters go to one arena (params.go).
 type recorder struct {
 	d       *Device
 	params  *wgpu.Buffer
-	arena   []byte
+	arena   []byte           // parameter words since the last fence
+	written int              // arena bytes handed to the GPU (or found there)
+	shadow  []byte           // what params holds, as far as written
+	blocks  map[uint64][]int // arena offsets by hashWords
 	enc     *wgpu.CommandEncoder
 	pass    *wgpu.ComputePassEncoder
 	count   int
@@ -87,8 +90,11 @@ type RecordStats struct {
 	Dispatches, Submits, BindGroups int
 	// Encode: SetPipeline/SetBindGroup/Dispatch; BindGroup: creating bind
 	// groups on a cache miss; Finish: ending passes and encoders; Params:
-	// writing the parameter arena; Submit: queue submits.
+	// writing the parameter arena (natively this waits for the GPU to
+	// finish all submitted work); Submit: queue submits.
 	Encode, BindGroup, Finish, Params, Submit time.Duration
+	// ParamWrites and ParamBytes count the arena's writes and their bytes.
+	ParamWrites, ParamBytes int
 }
 
 // RecordStats returns the counters since the last ResetRecordStats.
@@ -158,6 +164,7 @@ func (r *recorder) init(d *Device) error {
 		r.wr[i].id = d.newID()
 	}
 	r.arena = make([]byte, 0, paramArena)
+	r.blocks = map[uint64][]int{}
 	r.groups = map[bgKey]*wgpu.BindGroup{}
 	return nil
 }
@@ -294,7 +301,7 @@ func (r *recorder) copyWords(src, dst span, n uint64) error {
 	return r.dispatch(r.d.kern.words, []uint32{uint32(n), mode}, []span{src, dst}, uint32(min(ceilDiv(int(n), 256), 4096)), 1, 1)
 }
 
-// flush submits everything recorded, parameters first.
+// flush submits everything recorded, new parameters first.
 func (r *recorder) flush() error {
 	if r.enc == nil {
 		return nil
@@ -310,16 +317,12 @@ func (r *recorder) flush() error {
 	r.count = 0
 	clear(r.copyUse)
 	if err != nil {
-		r.arena = r.arena[:0]
+		r.resetArena()
 		return r.d.fail("finishing commands", err)
 	}
-	if len(r.arena) > 0 {
-		err = r.d.queue.WriteBuffer(r.params, 0, r.arena)
-		r.arena = r.arena[:0]
-		if err != nil {
-			cb.Release()
-			return r.d.fail("writing parameters", err)
-		}
+	if err := r.writeParams(); err != nil {
+		cb.Release()
+		return r.d.fail("writing parameters", err)
 	}
 	r.stats.Params += r.since(t1)
 	t2 := r.now()
@@ -339,9 +342,6 @@ func (r *recorder) dispatch(k *kernel, p []uint32, spans []span, x, y, z uint32)
 	if len(spans) != k.nbind {
 		return fmt.Errorf("webgpu: internal: kernel %s wants %d buffers, got %d", k.name, k.nbind, len(spans))
 	}
-	if len(p)*4 > paramWindow {
-		return fmt.Errorf("webgpu: %s: too many rows in one call (parameters need %d bytes, at most %d)", k.name, len(p)*4, paramWindow)
-	}
 	if x == 0 || y == 0 || z == 0 {
 		return nil
 	}
@@ -358,22 +358,9 @@ func (r *recorder) dispatch(k *kernel, p []uint32, spans []span, x, y, z uint32)
 			return err
 		}
 	}
-	align := int(r.d.paramAlign)
-	off := (len(r.arena) + align - 1) / align * align
-	if off+len(p)*4 > paramArena {
-		if err := r.flush(); err != nil {
-			return err
-		}
-		off = 0
-	}
-	for len(r.arena) < off {
-		r.arena = append(r.arena, 0)
-	}
-	for _, v := range p {
-		r.arena = binary.LittleEndian.AppendUint32(r.arena, v)
-	}
-	if len(p) == 0 {
-		r.arena = binary.LittleEndian.AppendUint32(r.arena, 0)
+	off, err := r.param(p)
+	if err != nil {
+		return fmt.Errorf("webgpu: %s: %w", k.name, err)
 	}
 	// The parameter offset is baked into the bind group rather than passed
 	// as a dynamic offset: with gogpu on lavapipe, consecutive dispatches of
