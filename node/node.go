@@ -43,6 +43,9 @@ type Config struct {
 	Limits       pipeline.Limits
 	MemoryBudget uint64 // bytes offered for weights and KV (0: measured default)
 	Logger       *slog.Logger
+	// Trace, if set, receives the stage server's trace points
+	// (pipeline.ServerConfig.Trace).
+	Trace func(pipeline.TraceEvent)
 }
 
 // Node is one participant that holds layers and serves them.
@@ -331,7 +334,7 @@ func (n *Node) assign(ctx, setup context.Context, a *swarm.Assign) error {
 	}
 	s := &serving{epoch: a.Epoch, assign: a, digest: digest, done: make(chan struct{})}
 	srv, err := pipeline.NewServer(pipeline.ServerConfig{Stage: n.stage, Model: n.weights.Config, Plan: a.Epoch,
-		EOS: n.weights.EOS, Limits: n.cfg.Limits, Groups: groups(n.cfg.Stage.Groups, len(a.Pipeline)), Report: func(l string) { n.log.Warn(l) }})
+		EOS: n.weights.EOS, Limits: n.cfg.Limits, Groups: groups(n.cfg.Stage.Groups, len(a.Pipeline)), Report: func(l string) { n.log.Warn(l) }, Trace: n.cfg.Trace})
 	if err != nil {
 		return err
 	}

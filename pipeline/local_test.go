@@ -56,20 +56,26 @@ type ring struct {
 	client  pipeline.Conn // the client's end of its link to stage 0
 }
 
-func startRing(t *testing.T, f *fixture, parts []model.Part, plan uint64) *ring {
+// startRing starts one server per part; trace, if given, receives each
+// stage's trace points with the stage's index.
+func startRing(t *testing.T, f *fixture, parts []model.Part, plan uint64, trace ...func(stage int, e pipeline.TraceEvent)) *ring {
 	t.Helper()
 	dev, _ := cpu.New(0)
 	lim := pipeline.DefaultLimits()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &ring{cancel: cancel, errs: make([]error, len(parts))}
 	var servers []*pipeline.Server
-	for _, p := range parts {
+	for i, p := range parts {
+		var hook func(pipeline.TraceEvent)
+		if len(trace) > 0 {
+			hook = func(e pipeline.TraceEvent) { trace[0](i, e) }
+		}
 		st, err := shard.NewStage(dev, f.src, f.cfg, p, shard.StageConfig{Slots: 8, Context: 256, MaxBatch: 128})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(st.Release)
-		s, err := pipeline.NewServer(pipeline.ServerConfig{Stage: st, Model: f.cfg, Plan: plan, EOS: f.tok.EOS(), Limits: lim, Report: func(l string) { t.Log(l) }})
+		s, err := pipeline.NewServer(pipeline.ServerConfig{Stage: st, Model: f.cfg, Plan: plan, EOS: f.tok.EOS(), Limits: lim, Report: func(l string) { t.Log(l) }, Trace: hook})
 		if err != nil {
 			t.Fatal(err)
 		}

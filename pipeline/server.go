@@ -27,6 +27,10 @@ type ServerConfig struct {
 	// Report, if set, receives a line for each peer dropped for bad traffic
 	// and each session refused.
 	Report func(string)
+	// Trace, if set, receives the points every batch passes (trace.go),
+	// for latency breakdowns. It is called from several goroutines and
+	// must not block.
+	Trace func(TraceEvent)
 }
 
 // Server runs a stage: it takes Open, Batch, Token and Close messages from
@@ -150,6 +154,9 @@ func (s *Server) addConn(c Conn, client bool) {
 		defer s.readers.Done()
 		for {
 			m, err := c.Recv()
+			if err == nil {
+				s.traceReceived(m)
+			}
 			select {
 			case s.events <- event{from: c, msg: m, err: err}:
 			case <-s.stop:

@@ -15,8 +15,10 @@ func (s *Server) step() error {
 	if len(rows) == 0 {
 		return nil
 	}
+	s.trace(TraceForward, rows[0].Pos, len(rows))
 	start := time.Now()
 	out, err := s.cfg.Stage.Forward(srows, hidden)
+	s.trace(TraceForwarded, rows[0].Pos, len(rows))
 	s.statsMu.Lock()
 	s.stats.Busy += time.Since(start)
 	s.stats.Batches++
@@ -28,7 +30,9 @@ func (s *Server) step() error {
 	if !s.last {
 		s.batchID++
 		b := &Batch{Plan: s.cfg.Plan, ID: s.batchID, Encoding: EncF16, Width: width, Rows: rows, Hidden: out}
-		return s.down.Send(b)
+		err := s.down.Send(b)
+		s.trace(TraceSent, rows[0].Pos, len(rows))
+		return err
 	}
 	s.sample(rows, out)
 	return nil
@@ -104,6 +108,7 @@ func (s *Server) sample(rows []Row, logits []float32) {
 		// after a re-plan samples exactly what the lost pipeline would have.
 		sess.sampler.Reseed(uint64(r.Pos))
 		id, lp := sess.sampler.Sample(l, sess.history)
+		s.trace(TraceSampled, r.Pos, 1)
 		sess.history = append(sess.history, id)
 		sess.generated++
 		s.statsMu.Lock()
@@ -124,6 +129,7 @@ func (s *Server) sample(rows []Row, logits []float32) {
 			continue
 		}
 		_ = s.down.Send(t)
+		s.trace(TraceSent, r.Pos, 1)
 		if t.Stop != StopNone {
 			s.end(sess, false)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tabshard/tabshard/loader"
 	"github.com/tabshard/tabshard/node"
+	"github.com/tabshard/tabshard/pipeline"
 	"github.com/tabshard/tabshard/quant"
 	"github.com/tabshard/tabshard/swarm"
 )
@@ -81,8 +82,23 @@ func runNode(args []string, _, stderr io.Writer) error {
 		"session groups a stage batches separately (0: one per pipeline stage, at most this machine's cores) (default $TABSHARD_GROUPS)")
 	cpuProfile := fs.String("cpuprofile", os.Getenv("TABSHARD_CPUPROFILE"),
 		"write a CPU profile here when the node stops on SIGINT/SIGTERM; {pid} becomes the process id (default $TABSHARD_CPUPROFILE)")
+	tracePath := fs.String("trace", os.Getenv("TABSHARD_TRACE"),
+		"write the stage's trace points (one line each: unix nanoseconds, point, position, rows) here, flushed when the node stops; {pid} becomes the process id (default $TABSHARD_TRACE)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var trace func(pipeline.TraceEvent)
+	if *tracePath != "" {
+		tw, err := newTraceWriter(strings.ReplaceAll(*tracePath, "{pid}", strconv.Itoa(os.Getpid())))
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := tw.Close(); err != nil {
+				fmt.Fprintf(stderr, "node: trace: %v\n", err)
+			}
+		}()
+		trace = tw.Write
 	}
 	if *cpuProfile != "" {
 		stopProfile, err := startCPUProfile(strings.ReplaceAll(*cpuProfile, "{pid}", strconv.Itoa(os.Getpid())))
@@ -129,6 +145,7 @@ func runNode(args []string, _, stderr io.Writer) error {
 		Stage:        node.StageSettings{Slots: *slots, Context: *ctxLen, KV: kvType, Groups: *groups},
 		MemoryBudget: *budget,
 		Logger:       log,
+		Trace:        trace,
 	})
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
