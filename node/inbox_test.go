@@ -1,0 +1,70 @@
+//go:build !js
+
+package node
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tabshard/tabshard/swarm"
+)
+
+// When signaling ends (the client gives up and closes its inbox), the inbox
+// loop cancels the assignment being set up, which may be dialling a stage
+// through signaling, and returns, instead of spinning on the closed inbox.
+func TestInboxLoopEndsWithSignaling(t *testing.T) {
+	srv, err := swarm.NewServer(swarm.Config{
+		Swarms: []swarm.SwarmConfig{{Name: "links", Token: linkTestToken}},
+		Logger: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv.Register(mux)
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := swarm.Dial(ctx, swarm.ClientConfig{
+		URL: "ws" + strings.TrimPrefix(hs.URL, "http") + swarm.SignalPath, Swarm: "links", Token: linkTestToken,
+		Role: swarm.RoleNode, Logger: quiet, Capabilities: &swarm.Capabilities{Backend: "cpu", CPUCores: 2},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	links, err := NewLinks(c, LinkConfig{IPFilter: func(ip net.IP) bool { return ip.IsLoopback() }, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer links.Close()
+	setup, cancelSetup := context.WithCancel(context.Background())
+	defer cancelSetup()
+	n := &Node{log: quiet, sig: c, links: links, assignCancel: cancelSetup}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.inboxLoop(context.Background(), make(chan *swarm.Assign))
+	}()
+	srv.Close()
+	hs.CloseClientConnections()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the inbox loop still runs 10s after signaling ended")
+	}
+	if setup.Err() == nil {
+		t.Error("the assignment being set up was not cancelled")
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("the signaling client did not end")
+	}
+}
