@@ -17,6 +17,7 @@ func BenchmarkSample(b *testing.B) {
 	}{
 		{"greedy", greedyCfg},
 		{"temperature 1 (API default)", SamplerConfig{Temperature: 1, TopP: 1, RepeatPenalty: 1}},
+		{"top-p 0.95", SamplerConfig{Temperature: 0.8, TopP: 0.95, RepeatPenalty: 1}},
 		{"top-k 40", SamplerConfig{Temperature: 0.8, TopK: 40, TopP: 1, RepeatPenalty: 1}},
 		{"llama.cpp defaults", SamplerConfig{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1.1, RepeatLastN: 64}},
 	} {
