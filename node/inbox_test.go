@@ -5,9 +5,6 @@ package node
 import (
 	"context"
 	"net"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,21 +15,11 @@ import (
 // loop cancels the assignment being set up, which may be dialling a stage
 // through signaling, and returns, instead of spinning on the closed inbox.
 func TestInboxLoopEndsWithSignaling(t *testing.T) {
-	srv, err := swarm.NewServer(swarm.Config{
-		Swarms: []swarm.SwarmConfig{{Name: "links", Token: linkTestToken}},
-		Logger: quiet,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Register(mux)
-	hs := httptest.NewServer(mux)
-	defer hs.Close()
+	url, srv, hs := startSignalServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := swarm.Dial(ctx, swarm.ClientConfig{
-		URL: "ws" + strings.TrimPrefix(hs.URL, "http") + swarm.SignalPath, Swarm: "links", Token: linkTestToken,
+		URL: url, Swarm: "links", Token: linkTestToken,
 		Role: swarm.RoleNode, Logger: quiet, Capabilities: &swarm.Capabilities{Backend: "cpu", CPUCores: 2},
 	})
 	if err != nil {

@@ -42,6 +42,14 @@ func (p *testPeer) id() string { return p.client.PeerID() }
 
 func startSignal(t *testing.T) string {
 	t.Helper()
+	url, _, _ := startSignalServer(t)
+	return url
+}
+
+// startSignalServer is startSignal for tests that stop the server
+// themselves (closing twice is harmless).
+func startSignalServer(t *testing.T) (string, *swarm.Server, *httptest.Server) {
+	t.Helper()
 	srv, err := swarm.NewServer(swarm.Config{
 		Swarms: []swarm.SwarmConfig{{Name: "links", Token: linkTestToken}},
 		Logger: quiet,
@@ -53,7 +61,7 @@ func startSignal(t *testing.T) string {
 	srv.Register(mux)
 	hs := httptest.NewServer(mux)
 	t.Cleanup(func() { srv.Close(); hs.Close() })
-	return "ws" + strings.TrimPrefix(hs.URL, "http") + swarm.SignalPath
+	return "ws" + strings.TrimPrefix(hs.URL, "http") + swarm.SignalPath, srv, hs
 }
 
 func startPeer(t *testing.T, url string) *testPeer {

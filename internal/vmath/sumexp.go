@@ -35,11 +35,12 @@ const (
 func SumExp(x []float32, top, floor float32) float64 {
 	var lanes [Lanes]float32
 	n := vectorised(x, top, floor, &lanes)
-	for i := n; i < len(x); i++ {
-		if x[i] >= floor {
-			lanes[i%Lanes] += expShifted(x[i], top)
-		}
-	}
+	return finishSum(x, n, top, floor, &lanes)
+}
+
+// finishSum adds the terms of x[n:] to their lanes and the lanes together.
+func finishSum(x []float32, n int, top, floor float32, lanes *[Lanes]float32) float64 {
+	sumExpGeneric(x, n, len(x), top, floor, lanes)
 	var sum float64
 	for _, l := range lanes {
 		sum += float64(l)
@@ -47,10 +48,10 @@ func SumExp(x []float32, top, floor float32) float64 {
 	return sum
 }
 
-// sumExpGeneric is the portable lane loop over the first n values (n a
-// multiple of Lanes), the reference the assembly must match bit for bit.
-func sumExpGeneric(x []float32, n int, top, floor float32, lanes *[Lanes]float32) {
-	for i := 0; i < n; i++ {
+// sumExpGeneric is the portable lane loop over values [from, to), value i
+// into lane i%Lanes, the reference the assembly must match bit for bit.
+func sumExpGeneric(x []float32, from, to int, top, floor float32, lanes *[Lanes]float32) {
+	for i := from; i < to; i++ {
 		if x[i] >= floor {
 			lanes[i%Lanes] += expShifted(x[i], top)
 		}

@@ -22,7 +22,7 @@ func vectorised(x []float32, top, floor float32, lanes *[Lanes]float32) int {
 	if hasAVX2 {
 		sumExpAVX2(&x[0], n, top, floor, lanes)
 	} else {
-		sumExpGeneric(x, n, top, floor, lanes)
+		sumExpGeneric(x, 0, n, top, floor, lanes)
 	}
 	return n
 }

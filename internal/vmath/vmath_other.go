@@ -4,7 +4,7 @@ package vmath
 
 func vectorised(x []float32, top, floor float32, lanes *[Lanes]float32) int {
 	n := len(x) &^ (Lanes - 1)
-	sumExpGeneric(x, n, top, floor, lanes)
+	sumExpGeneric(x, 0, n, top, floor, lanes)
 	return n
 }
 
