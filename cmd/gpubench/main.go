@@ -28,7 +28,8 @@ import (
 func main() {
 	formats := flag.String("formats", "F16,Q8_0,Q4_0,Q4_K,Q5_K,Q6_K,Q3_K,Q2_K,F32", "matvec formats")
 	decode := flag.String("decode", "Q4_K,Q8_0", "7B decode formats (empty: skip)")
-	tokens := flag.Int("tokens", 64, "decode tokens timed (after 8 warm-up tokens)")
+	tokens := flag.Int("tokens", 64, "decode tokens timed (after the warm-up)")
+	flag.DurationVar(&warmup, "warmup", time.Second, "keep the GPU busy this long before each measurement (copying; in decode, repeating the 8 warm-up tokens): its clocks ramp up from idle over hundreds of milliseconds (0: measure cold)")
 	iters := flag.Int("iters", 200, "matvecs per timing")
 	shapes := flag.String("shapes", "", "matvec workgroup shapes to sweep, e.g. 32x2x2,16x4x1 (TPRxRPWxRPT); empty: the device's choice")
 	layers := flag.Int("layers", 32, "decode layers")
@@ -41,7 +42,7 @@ func main() {
 	flag.IntVar(&submitEvery, "submit", 0, "commands per submit (0: the device default)")
 	batchList := flag.String("batches", "8,32,128", "batch sizes of the 4096×11008 matmul timings (empty: skip)")
 	flag.BoolVar(&unfused, "unfused", true, "also time decode through the unfused op sequence (the baseline)")
-	flag.IntVar(&startPos, "pos", 8, "decode: position of the first timed token (8 warm-up tokens come before it)")
+	flag.IntVar(&startPos, "pos", 8, "decode: position of the first timed token (the 8 warm-up positions come before it)")
 	flag.BoolVar(&opProfile, "ops", false, "after each decode, time every op of one layer alone")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
@@ -85,8 +86,12 @@ var mvShapes string
 var ballastMB int
 var opProfile, unfused bool
 
-// startPos is where decode timing starts (-pos).
-var startPos int
+// startPos is where decode timing starts (-pos); warmup is how long the
+// warm-up tokens repeat (-warmup).
+var (
+	startPos int
+	warmup   time.Duration
+)
 var batches []int
 var ballastUpload bool
 
@@ -168,6 +173,9 @@ func run(formatList, decodeList, shapeList, tiledList string, tokens, iters, lay
 			if _, _, err := d.CopyBandwidth(256<<20, 50); err != nil {
 				return err
 			}
+		}
+		if err := warm(d); err != nil {
+			return err
 		}
 		eng, sha, err := d.CopyBandwidth(256<<20, 50)
 		if err != nil {
@@ -294,6 +302,9 @@ func matvec(d kernels.Device, t quant.Type, rows, cols, iters int) (mvResult, er
 			return mvResult{}, err
 		}
 		ms = append(ms, m)
+	}
+	if err := warm(d); err != nil { // uploading left the GPU idle
+		return mvResult{}, err
 	}
 	copyHere, err := residentCopy(d)
 	if err != nil {
@@ -495,6 +506,23 @@ func ballast(d kernels.Device, mb int, upload bool) error {
 // we lend, the card's copy bandwidth falls (to ~45% with ~3.5 GB written)
 // as more device memory holds data (BENCH.md), so each ratio is also given
 // against the copy measured with the weights in question resident.
+// warm keeps the GPU copying for -warmup before a measurement: from idle
+// its clocks take hundreds of milliseconds to ramp up (an H100's SM clock
+// sits at 345 MHz idle and 1980 MHz under load), and a timing of a few
+// milliseconds started cold measures the ramp, not the kernel.
+func warm(d kernels.Device) error {
+	wd, ok := d.(*webgpu.Device)
+	if !ok || warmup <= 0 {
+		return nil
+	}
+	for began := time.Now(); time.Since(began) < warmup; {
+		if _, _, err := wd.CopyBandwidth(64<<20, 10); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func residentCopy(d kernels.Device) (float64, error) {
 	wd, ok := d.(*webgpu.Device)
 	if !ok {
