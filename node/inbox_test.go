@@ -5,16 +5,19 @@ package node
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/tabshard/tabshard/pipeline"
 	"github.com/tabshard/tabshard/swarm"
 )
 
 // When signaling ends (the client gives up and closes its inbox), the inbox
 // loop cancels the assignment being set up, which may be dialling a stage
-// through signaling, and returns, instead of spinning on the closed inbox.
-func TestInboxLoopEndsWithSignaling(t *testing.T) {
+// through signaling, and returns, instead of spinning on the closed inbox;
+// and an assignment that starts after that does not dial for minutes.
+func TestNodeStopsWithSignaling(t *testing.T) {
 	url, srv, hs := startSignalServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -52,6 +55,11 @@ func TestInboxLoopEndsWithSignaling(t *testing.T) {
 	select {
 	case <-c.Done():
 	case <-time.After(5 * time.Second):
-		t.Error("the signaling client did not end")
+		t.Fatal("the signaling client did not end")
+	}
+	start := time.Now()
+	_, err = n.dialStage(context.Background(), "p-0123456789abcdef", &pipeline.Hello{})
+	if err == nil || !strings.Contains(err.Error(), "signaling ended") || time.Since(start) > 5*time.Second {
+		t.Fatalf("dialling after signaling ended: %v after %v", err, time.Since(start))
 	}
 }

@@ -18,8 +18,12 @@ import (
 	"github.com/tabshard/tabshard/swarm"
 )
 
-// stageAttemptTimeout bounds one attempt to link to the next stage.
-const stageAttemptTimeout = 20 * time.Second
+// stageAttemptTimeout bounds one attempt to link to the next stage;
+// redialPause is the first pause between attempts.
+const (
+	stageAttemptTimeout = 20 * time.Second
+	redialPause         = 50 * time.Millisecond
+)
 
 // StageSettings size the runtime state of the stage a node serves.
 type StageSettings struct {
@@ -397,12 +401,33 @@ func (n *Node) assign(ctx, setup context.Context, a *swarm.Assign) error {
 // dialStage links to a stage of the plan and exchanges Hellos.
 // Each attempt has stageAttemptTimeout; a link whose Hello goes unanswered
 // (the peer still loading, or a handshake lost in a rare race at channel
-// open) is dropped and dialled afresh until handshakeTimeout.
+// open) is dropped and dialled afresh until handshakeTimeout, after a pause
+// that doubles from redialPause to a second: an attempt that fails at once
+// must not spin. Dialling goes through signaling, so it stops when
+// signaling ends (the inbox loop may have ended before this assignment
+// began, leaving nobody to cancel it).
 func (n *Node) dialStage(ctx context.Context, peer string, local *pipeline.Hello) (*linkConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
 	var last error
 	for attempt := 1; ctx.Err() == nil; attempt++ {
+		if attempt > 1 {
+			pause := time.NewTimer(min(redialPause<<min(attempt-2, 10), time.Second))
+			select {
+			case <-pause.C:
+			case <-ctx.Done():
+			case <-n.sig.Done():
+			}
+			pause.Stop()
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		select {
+		case <-n.sig.Done():
+			return nil, fmt.Errorf("node: no link to %s: signaling ended: %w", peer, n.sig.Err())
+		default:
+		}
 		actx, acancel := context.WithTimeout(ctx, stageAttemptTimeout)
 		l, err := n.links.Dial(actx, peer)
 		if err == nil {
