@@ -17,6 +17,7 @@ import (
 // batched matmul (prefill). budget 0 offers half the memory the Go runtime
 // can see on a native node (the caller should pass a real budget in a tab).
 func Measure(dev kernels.Device, budget uint64) (*swarm.Capabilities, error) {
+	const measureRounds = 5
 	const rows, cols, batch = 1024, 1024, 32
 	// Random Q4_K blocks: the timing does not depend on the values, only
 	// the two f16 block scales must be finite (the first 4 bytes).
@@ -50,20 +51,30 @@ func Measure(dev kernels.Device, budget uint64) (*swarm.Capabilities, error) {
 		return nil, err
 	}
 	sink := make([]float32, 1)
+	// The best of measureRounds rounds: a round of about a millisecond is
+	// easily slowed by whatever else runs (nodes starting together on one
+	// machine measured speeds apart by half, and the planner then piled
+	// layers onto whichever looked fastest).
 	timeIt := func(n int, op func() error) (time.Duration, error) {
 		if err := op(); err != nil { // warm up
 			return 0, err
 		}
-		start := time.Now()
-		for i := 0; i < n; i++ {
-			if err := op(); err != nil {
+		var best time.Duration
+		for r := 0; r < measureRounds; r++ {
+			start := time.Now()
+			for i := 0; i < n; i++ {
+				if err := op(); err != nil {
+					return 0, err
+				}
+			}
+			if err := dev.Read(y, sink); err != nil {
 				return 0, err
 			}
+			if el := time.Since(start) / time.Duration(n); r == 0 || el < best {
+				best = el
+			}
 		}
-		if err := dev.Read(y, sink); err != nil {
-			return 0, err
-		}
-		return time.Since(start) / time.Duration(n), nil
+		return best, nil
 	}
 	vec, err := timeIt(20, func() error { return dev.MatMul(y, m, x, 1) })
 	if err != nil {
