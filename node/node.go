@@ -39,7 +39,11 @@ type StageSettings struct {
 
 // Config configures a node.
 type Config struct {
-	Signal       swarm.ClientConfig // URL, swarm, token (role and capabilities are filled in)
+	// Signal is the URL, swarm and token; role and capabilities are filled
+	// in, and without a Reconnect policy the node reconnects with the
+	// client's defaults (backoff from 250 ms to 10 s, never giving up):
+	// a node is a long-lived server, and a signaling blip otherwise ended it.
+	Signal       swarm.ClientConfig
 	Device       kernels.Device
 	Models       ModelSource
 	Stage        StageSettings
@@ -131,6 +135,9 @@ func start(ctx context.Context, cfg Config) (*Node, error) {
 	sc := cfg.Signal
 	sc.Role = swarm.RoleNode
 	sc.Capabilities = caps
+	if sc.Reconnect == nil {
+		sc.Reconnect = &swarm.ReconnectPolicy{}
+	}
 	sig, err := swarm.Dial(ctx, sc)
 	if err != nil {
 		return nil, err
@@ -228,6 +235,8 @@ func (n *Node) inboxLoop(ctx context.Context, assigns chan<- *swarm.Assign) {
 			case *swarm.Error:
 				n.log.Warn("server error", "code", m.Code, "msg", m.Message)
 			case *swarm.Welcome:
+				// A new peer id: the server planned around the old one and
+				// will plan this one in; old links stay until replaced.
 				n.log.Info("rejoined", "peer", m.Peer)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -62,6 +63,7 @@ type cluster struct {
 	modelPath string
 	srv       *swarm.Server
 	hs        *httptest.Server
+	lis       *trackingListener // hs's, to drop every connection
 	planner   *shard.SwarmPlanner
 	mu        sync.Mutex
 	nodes     []*exec.Cmd
@@ -104,12 +106,43 @@ func startCluster(t testing.TB, modelPath string, n int) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.hs = httptest.NewServer(c.srv)
+	c.hs = httptest.NewUnstartedServer(c.srv)
+	c.lis = &trackingListener{Listener: c.hs.Listener}
+	c.hs.Listener = c.lis
+	c.hs.Start()
 	t.Cleanup(c.stop)
 	for i := 0; i < n; i++ {
 		c.addNode()
 	}
 	return c
+}
+
+// trackingListener keeps every connection it accepted, so a test can cut
+// them all, WebSockets included (httptest forgets hijacked connections).
+type trackingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+// dropAll closes every connection accepted so far, as a network cut would.
+func (l *trackingListener) dropAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		_ = c.Close()
+	}
+	l.conns = nil
 }
 
 func (c *cluster) signalURL() string {
