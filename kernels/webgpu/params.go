@@ -31,15 +31,16 @@ func (r *recorder) param(p []uint32) (int, error) {
 	if len(p) == 0 {
 		p = []uint32{0}
 	}
-	h := hashWords(p)
-	for _, off := range r.blocks[h] {
-		if r.holds(off, p) {
-			return off, nil
-		}
+	r.block = r.block[:0]
+	for _, v := range p {
+		r.block = binary.LittleEndian.AppendUint32(r.block, v)
+	}
+	if off, ok := r.blocks[string(r.block)]; ok {
+		return off, nil
 	}
 	align := int(r.d.paramAlign)
 	off := (len(r.arena) + align - 1) / align * align
-	if off+len(p)*4 > paramArena {
+	if off+len(r.block) > paramArena {
 		// Full: submit what reads the arena and start it afresh. Queue
 		// writes are ordered after earlier submits, so rewriting offsets
 		// that work read is safe.
@@ -52,24 +53,9 @@ func (r *recorder) param(p []uint32) (int, error) {
 	for len(r.arena) < off {
 		r.arena = append(r.arena, 0)
 	}
-	for _, v := range p {
-		r.arena = binary.LittleEndian.AppendUint32(r.arena, v)
-	}
-	r.blocks[h] = append(r.blocks[h], off)
+	r.arena = append(r.arena, r.block...)
+	r.blocks[string(r.block)] = off
 	return off, nil
-}
-
-// holds reports whether the arena has p's words at off.
-func (r *recorder) holds(off int, p []uint32) bool {
-	if off+len(p)*4 > len(r.arena) {
-		return false
-	}
-	for i, v := range p {
-		if binary.LittleEndian.Uint32(r.arena[off+4*i:]) != v {
-			return false
-		}
-	}
-	return true
 }
 
 // resetArena empties the arena (after a fence, or when full).
@@ -104,13 +90,4 @@ func (r *recorder) writeParams() error {
 	r.stats.ParamWrites++
 	r.stats.ParamBytes += hi - lo
 	return nil
-}
-
-// hashWords is FNV-1a over the words.
-func hashWords(p []uint32) uint64 {
-	h := uint64(14695981039346656037)
-	for _, v := range p {
-		h = (h ^ uint64(v)) * 1099511628211
-	}
-	return h
 }

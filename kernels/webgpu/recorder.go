@@ -46,10 +46,11 @@ type bgKey struct {
 type recorder struct {
 	d       *Device
 	params  *wgpu.Buffer
-	arena   []byte           // parameter words since the last fence
-	written int              // arena bytes handed to the GPU (or found there)
-	shadow  []byte           // what params holds, as far as written
-	blocks  map[uint64][]int // arena offsets by hashWords
+	arena   []byte         // parameter words since the last fence
+	written int            // arena bytes handed to the GPU (or found there)
+	shadow  []byte         // what params holds, as far as written
+	blocks  map[string]int // arena offset of each block of words (as bytes)
+	block   []byte         // param's scratch: the block being looked up
 	enc     *wgpu.CommandEncoder
 	pass    *wgpu.ComputePassEncoder
 	count   int
@@ -164,7 +165,7 @@ func (r *recorder) init(d *Device) error {
 		r.wr[i].id = d.newID()
 	}
 	r.arena = make([]byte, 0, paramArena)
-	r.blocks = map[uint64][]int{}
+	r.blocks = map[string]int{}
 	r.groups = map[bgKey]*wgpu.BindGroup{}
 	return nil
 }
