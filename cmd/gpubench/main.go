@@ -86,8 +86,8 @@ var mvShapes string
 var ballastMB int
 var opProfile, unfused bool
 
-// startPos is where decode timing starts (-pos); warmup is how long the
-// warm-up tokens repeat (-warmup).
+// startPos is where decode timing starts (-pos); warmup is how long the GPU
+// is kept busy before each measurement (-warmup, see warm).
 var (
 	startPos int
 	warmup   time.Duration
@@ -502,10 +502,6 @@ func ballast(d kernels.Device, mb int, upload bool) error {
 	return nil
 }
 
-// residentCopy measures the compute-shader copy bandwidth now. On the H200
-// we lend, the card's copy bandwidth falls (to ~45% with ~3.5 GB written)
-// as more device memory holds data (BENCH.md), so each ratio is also given
-// against the copy measured with the weights in question resident.
 // warm keeps the GPU copying for -warmup before a measurement: from idle
 // its clocks take hundreds of milliseconds to ramp up (an H100's SM clock
 // sits at 345 MHz idle and 1980 MHz under load), and a timing of a few
@@ -523,6 +519,10 @@ func warm(d kernels.Device) error {
 	return nil
 }
 
+// residentCopy measures the compute-shader copy bandwidth now. On the H200
+// we lend, the card's copy bandwidth falls (to ~45% with ~3.5 GB written)
+// as more device memory holds data (BENCH.md), so each ratio is also given
+// against the copy measured with the weights in question resident.
 func residentCopy(d kernels.Device) (float64, error) {
 	wd, ok := d.(*webgpu.Device)
 	if !ok {
