@@ -243,11 +243,8 @@ func (s *Sampler) pick() (int32, float32) {
 		}
 	}
 	logits := s.gather(c)
-	maxL := float64(vmath.Max(logits))
-	lse := maxL
-	if !math.IsInf(maxL, -1) {
-		lse = maxL + math.Log(vmath.SumExp(logits, float32(maxL), normFloor(maxL)))
-	}
+	maxL, sum := normaliser(logits)
+	lse := maxL + math.Log(sum) // -Inf + log 0 stays -Inf
 	logprob := func(cd candidate) float32 { return float32(float64(cd.logit) - lse) }
 
 	if s.cfg.Temperature <= 0 {
@@ -264,11 +261,15 @@ func (s *Sampler) pick() (int32, float32) {
 	// rank order makes a seed give the same token whatever order the
 	// candidates came in (full logits or a device's list). Without either
 	// filter the draw goes in input order and nothing is sorted.
+	// Every filter keeps the best candidate, so maxL stays the largest
+	// logit left; the normaliser over what is left changes only with top-k.
 	if k := s.cfg.TopK; k > 0 && k < len(c) {
 		c = selectTop(c, k)
+		logits = s.gather(c)
+		_, sum = normaliser(logits)
 	}
 	if s.cfg.TopP < 1 {
-		c = s.topP(c, float64(s.cfg.TopP))
+		c = s.topP(c, logits, float64(s.cfg.TopP), maxL, sum)
 	} else if s.cfg.TopK > 0 {
 		s.sortCandidates(c)
 	}
@@ -277,7 +278,7 @@ func (s *Sampler) pick() (int32, float32) {
 	}
 
 	// Temperature, then the draw from softmax(logit / T).
-	total := s.drawWeights(c)
+	total := s.drawWeights(c, float32(maxL))
 	if total == 0 {
 		// Every logit is -Inf: nothing is likelier than anything else.
 		best := c[0]
@@ -300,6 +301,17 @@ func (s *Sampler) pick() (int32, float32) {
 	return chosen.id, logprob(chosen)
 }
 
+// normaliser returns the largest of logits (-Inf if none is a number) and
+// Σ exp(logit − largest) over those within normFloor of it (0 when the
+// largest is -Inf): the softmax's denominator, as greedy computes it.
+func normaliser(logits []float32) (top, sum float64) {
+	top = float64(vmath.Max(logits))
+	if math.IsInf(top, -1) {
+		return top, 0
+	}
+	return top, vmath.SumExp(logits, float32(top), normFloor(top))
+}
+
 // gather returns the logits of c, in s.logits.
 func (s *Sampler) gather(c []candidate) []float32 {
 	s.logits = slices.Grow(s.logits[:0], len(c))[:len(c)]
@@ -309,15 +321,14 @@ func (s *Sampler) gather(c []candidate) []float32 {
 	return s.logits
 }
 
-// drawWeights sets s.weights to the unnormalised softmax(logit / T) of c
-// and returns their sum, 0 when every logit is -Inf. The exponentials are
-// vmath.ExpInto's (float32, a fourteenth of math.Exp's time over a
-// vocabulary); logits so large that logit / T overflows a float32 take
-// float64 instead.
-func (s *Sampler) drawWeights(c []candidate) float64 {
+// drawWeights sets s.weights to the unnormalised softmax(logit / T) of c,
+// whose largest logit is maxL, and returns their sum, 0 when every logit is
+// -Inf. The exponentials are vmath.ExpInto's (float32, a fourteenth of
+// math.Exp's time over a vocabulary); logits so large that logit / T
+// overflows a float32 take float64 instead.
+func (s *Sampler) drawWeights(c []candidate, maxL float32) float64 {
 	logits := s.gather(c)
 	s.weights = slices.Grow(s.weights[:0], len(c))[:len(c)]
-	maxL := vmath.Max(logits)
 	if math.IsInf(float64(maxL), -1) {
 		return 0
 	}
@@ -381,19 +392,18 @@ func selectTop(c []candidate, k int) []candidate {
 }
 
 // topP ranks c and keeps its shortest prefix whose softmax probability
-// reaches p, at least one token (llama.cpp's top-p, min_keep 1). Like
+// reaches p, at least one token (llama.cpp's top-p, min_keep 1); logits are
+// c's, top and total their normaliser. Like
 // llama.cpp it first tries the best 256 of a large vocabulary, which usually
 // hold the mass. When they do not (a flat distribution: a small model's, or
 // p near 1), it finds a logit above which the mass lies (massFloor) and
 // sorts only those candidates, a prefix of the full ranking, so the cut is
 // the one a full sort gives; only if that fails does it sort everything.
-func (s *Sampler) topP(c []candidate, p float64) []candidate {
-	top := float64(vmath.Max(s.gather(c)))
+func (s *Sampler) topP(c []candidate, logits []float32, p, top, total float64) []candidate {
 	if math.IsInf(top, -1) {
 		s.sortCandidates(c)
 		return c
 	}
-	total := vmath.SumExp(s.logits, float32(top), normFloor(top))
 	cutoff := func(ranked []candidate) (int, bool) {
 		var cum float64
 		for i, cd := range ranked {
@@ -411,7 +421,7 @@ func (s *Sampler) topP(c []candidate, p float64) []candidate {
 		if n, ok := cutoff(best); ok {
 			return c[:n]
 		}
-		if floor, ok := s.massFloor(float32(top), p*total); ok {
+		if floor, ok := s.massFloor(logits, float32(top), p*total); ok {
 			// Everything at or above floor goes to the front.
 			k := 0
 			for i := range c {
@@ -434,17 +444,17 @@ func (s *Sampler) topP(c []candidate, p float64) []candidate {
 // massBuckets split the 40 nats below the top logit for massFloor.
 const massBuckets = 256
 
-// massFloor returns a logit such that the candidates at or above it (in
-// s.logits, top their largest) hold at least mass of Σ exp(logit − top), by
+// massFloor returns a logit such that the candidates at or above it (their
+// logits, top the largest) hold at least mass of Σ exp(logit − top), by
 // a histogram of the terms over 40 nats below top: the floor is the lower
 // edge of the bucket where the sum from the top reaches mass, less a
 // bucket for rounding. It fails when the buckets never reach it.
-func (s *Sampler) massFloor(top float32, mass float64) (float32, bool) {
-	s.weights = slices.Grow(s.weights[:0], len(s.logits))[:len(s.logits)]
-	vmath.ExpInto(s.weights, s.logits, 1, top)
+func (s *Sampler) massFloor(logits []float32, top float32, mass float64) (float32, bool) {
+	s.weights = slices.Grow(s.weights[:0], len(logits))[:len(logits)]
+	vmath.ExpInto(s.weights, logits, 1, top)
 	var hist [massBuckets]float64
 	scale := float32(massBuckets) / 40
-	for i, l := range s.logits {
+	for i, l := range logits {
 		if d := (top - l) * scale; d < massBuckets { // false for NaN
 			hist[int(d)] += float64(s.weights[i])
 		}

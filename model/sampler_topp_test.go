@@ -65,7 +65,9 @@ func TestTopPMatchesFullSort(t *testing.T) {
 				s.cands = append(s.cands, candidate{id: int32(i), logit: l})
 			}
 			want := topPReference(s.cands, p)
-			got := s.topP(s.cands, p)
+			logits := s.gather(s.cands)
+			top, total := normaliser(logits)
+			got := s.topP(s.cands, logits, p, top, total)
 			if len(got) != len(want) {
 				t.Fatalf("trial %d (%d logits, σ %v), p %v: kept %d, want %d", trial, n, scale, p, len(got), len(want))
 			}
