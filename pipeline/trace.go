@@ -58,6 +58,9 @@ func (s *Server) trace(k TraceKind, pos uint32, rows int) {
 
 // traceReceived traces a Batch or Token read from upstream.
 func (s *Server) traceReceived(m Message) {
+	if s.cfg.Trace == nil {
+		return // untraced: not even the type switch on every message
+	}
 	switch m := m.(type) {
 	case *Batch:
 		if len(m.Rows) > 0 {
