@@ -344,8 +344,16 @@ func matvec(d kernels.Device, t quant.Type, rows, cols, iters int) (mvResult, er
 		}
 		return time.Since(start), nil
 	}
-	if _, err := timed(128); err != nil { // also creates the bind groups
-		return mvResult{}, err
+	// Warm up on the product itself (this also creates the bind groups):
+	// the copies warm() runs leave the GPU idle between calls while buffers
+	// and pipelines are made, and an H100 then stays near 1 GHz instead of
+	// its 1980 MHz (nvidia-smi during a run: 1020 MHz at 54% busy), so
+	// timings after them measured a half-clocked card. A few hundred
+	// back-to-back products keep it busy and at its steady clocks.
+	for began, once := time.Now(), false; !once || time.Since(began) < warmup; once = true {
+		if _, err := timed(128); err != nil {
+			return mvResult{}, err
+		}
 	}
 	if wd, ok := d.(*webgpu.Device); ok {
 		wd.ResetRecordStats()
