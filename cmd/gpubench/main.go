@@ -40,6 +40,17 @@ func main() {
 	tiledList := flag.String("tiled", "", "tiled matvec shapes to sweep, e.g. 8x2x32,16x2x16 (slices × blocks per step × rows per workgroup); empty: the device's choice")
 	flag.IntVar(&coldBytes, "cold", 512<<20, "matvec weights rotated over (bytes), so they come from memory rather than the last-level cache")
 	flag.IntVar(&submitEvery, "submit", 0, "commands per submit (0: the device default)")
+	flag.Func("x", "how Q8_0, Q4_0 and Q4_K products take x: int8 (rounded per 32 values) or float (default: the device's choice, int8 on GPUs)", func(v string) error {
+		switch v {
+		case "int8":
+			xPrecision = webgpu.XInt8
+		case "float":
+			xPrecision = webgpu.XFloat
+		default:
+			return fmt.Errorf("want int8 or float")
+		}
+		return nil
+	})
 	batchList := flag.String("batches", "8,32,128", "batch sizes of the 4096×11008 matmul timings (empty: skip)")
 	flag.BoolVar(&unfused, "unfused", true, "also time decode through the unfused op sequence (the baseline)")
 	flag.IntVar(&startPos, "pos", 8, "decode: position of the first timed token (the 8 warm-up positions come before it)")
@@ -82,6 +93,8 @@ func main() {
 }
 
 var submitEvery, coldBytes int
+
+var xPrecision webgpu.XPrecision // -x
 var mvShapes string
 var ballastMB int
 var opProfile, unfused bool
@@ -158,7 +171,7 @@ func run(formatList, decodeList, shapeList, tiledList string, tokens, iters, lay
 		}
 	}
 	for _, c := range combos {
-		d, err := webgpu.New(webgpu.Options{Timeout: 5 * time.Minute, MatShape: c.m, TiledShape: c.t, SubmitEvery: submitEvery})
+		d, err := webgpu.New(webgpu.Options{Timeout: 5 * time.Minute, MatShape: c.m, TiledShape: c.t, SubmitEvery: submitEvery, X: xPrecision})
 		if err != nil {
 			return err
 		}
@@ -166,7 +179,7 @@ func run(formatList, decodeList, shapeList, tiledList string, tokens, iters, lay
 			fmt.Println("start-up shape timing:", l)
 		}
 		ms, ts := d.MatShape(), d.TiledShape()
-		fmt.Printf("device: %s, matrix workgroups %d threads/row × %d row groups × %d rows/thread; tiled matvec %d slices × %d blocks/step × %d rows\n", d.Name(), ms.TPR, ms.RPW, ms.RPT, ts.S, ts.U, ts.R)
+		fmt.Printf("device: %s, matrix workgroups %d threads/row × %d row groups × %d rows/thread; tiled matvec %d slices × %d blocks/step × %d rows; x of Q4_K products rounded to int8: %v\n", d.Name(), ms.TPR, ms.RPW, ms.RPT, ts.S, ts.U, ts.R, d.QuantizesX(quant.Q4_K))
 		// Warm up: GPUs idle at low clocks and take a second or two of load to
 		// reach full speed; measuring earlier halves every number.
 		for t0 := time.Now(); time.Since(t0) < 3*time.Second; {

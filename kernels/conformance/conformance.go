@@ -36,6 +36,32 @@ type Options struct {
 	// "matmul", "rope", "attention", "elementwise", "copyrows", "topk",
 	// "fused".
 	Only []string
+	// QuantizedX, when set, names the formats whose products the device
+	// computes with x rounded to 8 bits per 32 values (the WebGPU device's
+	// integer block dots). Their MatMul and FusedMatMul checks widen to
+	// quantizedXTol; the device's own tests check those kernels tightly
+	// against an emulation of the rounding.
+	QuantizedX func(quant.Type) bool
+}
+
+// quantizedXTol bounds a product whose x was rounded to int8s per 32
+// values. Each x moves by up to 1/254 of its block's largest magnitude;
+// where a format stores an offset (Q4_0's 8, Q4_K's mins) the integer
+// part of each weight is 2–3× the weight, so a row moves by ~1% of its RMS
+// (1σ), and a SiLU gate multiplies two such products: measured worst on
+// these matrices 0.17 of the row's RMS (Q4_0 gate-up). This only catches
+// gross errors; the device's own tests check those kernels against an
+// exact emulation of the rounding.
+var quantizedXTol = tol{Abs: 1e-3, Rel: 0.25}
+
+// productTol is the bound for a product of format t: base, or quantizedXTol
+// when the device rounds x for t (batch rows ≤ 8: larger batches go
+// through f32 kernels, but the wider bound covers them too).
+func (o Options) productTol(t quant.Type, base tol) tol {
+	if o.QuantizedX != nil && o.QuantizedX(t) {
+		return tol{Abs: max(base.Abs, quantizedXTol.Abs), Rel: max(base.Rel, quantizedXTol.Rel)}
+	}
+	return base
 }
 
 func (o Options) wants(group string) bool {

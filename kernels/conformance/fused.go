@@ -44,7 +44,7 @@ func testFused(t *testing.T, p *pair, o Options) {
 					t.Run(fmt.Sprintf("%s/%d/batch%d/%s", ty, c, batch, fc.name), func(t *testing.T) {
 						q := *p
 						q.t = t
-						fusedCheck(t, &q, ty, c, batch, fc)
+						fusedCheck(t, &q, ty, c, batch, fc, o)
 					})
 				}
 			}
@@ -52,7 +52,7 @@ func testFused(t *testing.T, p *pair, o Options) {
 	}
 }
 
-func fusedCheck(t *testing.T, q *pair, ty quant.Type, cols, batch int, fc fusedCase) {
+func fusedCheck(t *testing.T, q *pair, ty quant.Type, cols, batch int, fc fusedCase, o Options) {
 	wrows := fc.rows
 	if fc.out == kernels.Store {
 		wrows = 0
@@ -109,6 +109,6 @@ func fusedCheck(t *testing.T, q *pair, ty quant.Type, cols, batch int, fc fusedC
 		r, g := q.read(dsts[i], batch*w)
 		// MatMul's bound: the fused kernel may apply the norm's scale after
 		// the dot product instead of before, a few more ulps in the sum.
-		compare(t, fmt.Sprintf("FusedMatMul %s dst %d", fc.name, i), r, g, w, bound)
+		compare(t, fmt.Sprintf("FusedMatMul %s dst %d", fc.name, i), r, g, w, o.productTol(ty, bound))
 	}
 }

@@ -94,7 +94,7 @@ func testMatMul(t *testing.T, p *pair, o Options) {
 					// order over up to 13824 terms: relative error ~1e-6 of
 					// the row RMS; 2e-4 still catches any decoding slip
 					// (a wrong scale or nibble is O(1)).
-					compare(t, "MatMul", r, g, out, tol{Abs: 1e-5, Rel: 2e-4})
+					compare(t, "MatMul", r, g, out, o.productTol(ty, tol{Abs: 1e-5, Rel: 2e-4}))
 				})
 			}
 		}

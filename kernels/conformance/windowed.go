@@ -10,7 +10,8 @@ import (
 // RunWindowed checks tensors meant to exceed a device's binding window
 // (run it on a device configured with small bindings): a 2.3 MiB F32 matrix
 // and embedding table, and a KV cache whose slots span several windows.
-func RunWindowed(t *testing.T, ref, dev kernels.Device) {
+// Of opts only QuantizedX applies.
+func RunWindowed(t *testing.T, ref, dev kernels.Device, opts Options) {
 	p := &pair{t: t, ref: ref, dev: dev}
 	t.Run("matmul", func(t *testing.T) {
 		q := *p
@@ -26,7 +27,7 @@ func RunWindowed(t *testing.T, ref, dev kernels.Device) {
 					return d.MatMul(b(dst), mm(m), b(x), batch)
 				})
 				r, g := q.read(dst, batch*rows)
-				compare(t, "windowed MatMul "+ty.String(), r, g, rows, tol{Abs: 1e-5, Rel: 2e-4})
+				compare(t, "windowed MatMul "+ty.String(), r, g, rows, opts.productTol(ty, tol{Abs: 1e-5, Rel: 2e-4}))
 			}
 			ids := []int32{0, 299, 150, 151, 7}
 			dst := q.buf(len(ids) * cols)

@@ -39,7 +39,7 @@ func TestConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ref.Close()
-	conformance.Run(t, ref, dev, conformance.Options{Short: testing.Short(), KVTypes: kvTypes})
+	conformance.Run(t, ref, dev, conformance.Options{Short: testing.Short(), KVTypes: kvTypes, QuantizedX: dev.QuantizesX})
 }
 
 // TestConformanceWindows forces 1 MiB bindings so that weight matrices,
@@ -51,8 +51,8 @@ func TestConformanceWindows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ref.Close()
-	conformance.Run(t, ref, dev, conformance.Options{Short: true, KVTypes: kvTypes, Only: []string{"matmul", "embed"}})
-	conformance.RunWindowed(t, ref, dev)
+	conformance.Run(t, ref, dev, conformance.Options{Short: true, KVTypes: kvTypes, Only: []string{"matmul", "embed"}, QuantizedX: dev.QuantizesX})
+	conformance.RunWindowed(t, ref, dev, conformance.Options{QuantizedX: dev.QuantizesX})
 }
 
 // TestConformanceShapes runs the matrix kernels with several rows per
@@ -68,7 +68,7 @@ func TestConformanceShapes(t *testing.T) {
 	for _, sh := range []MatShape{{TPR: 16, RPW: 1, RPT: 3}} {
 		t.Run(fmt.Sprintf("%dx%dx%d", sh.TPR, sh.RPW, sh.RPT), func(t *testing.T) {
 			dev := open(t, Options{MatShape: sh})
-			conformance.Run(t, ref, dev, conformance.Options{Short: true, Only: []string{"matmul"}})
+			conformance.Run(t, ref, dev, conformance.Options{Short: true, Only: []string{"matmul"}, QuantizedX: dev.QuantizesX})
 		})
 	}
 }
@@ -77,6 +77,8 @@ func TestConformanceShapes(t *testing.T) {
 // (lavapipe's own choice is the classic kernel): with 8 slices and 3 blocks
 // per step (an unrolled loop with a tail), and with the shape GPUs pick,
 // gpuTiled, under which these small matrices take shortShape's kernel.
+// The first takes x in f32 (lavapipe's and browsers' default), the second
+// rounds it to int8s (XInt8, GPUs' default) for Q8_0, Q4_0 and Q4_K.
 func TestConformanceTiledShapes(t *testing.T) {
 	ref, err := cpu.New(0)
 	if err != nil {
@@ -84,12 +86,16 @@ func TestConformanceTiledShapes(t *testing.T) {
 	}
 	defer ref.Close()
 	for _, sh := range []TiledShape{{S: 8, U: 3}, gpuTiled} {
+		x := XFloat
+		if sh == gpuTiled {
+			x = XInt8
+		}
 		t.Run(fmt.Sprintf("S%dU%dR%d", sh.S, sh.U, sh.R), func(t *testing.T) {
-			dev := open(t, Options{TiledShape: sh})
+			dev := open(t, Options{TiledShape: sh, X: x})
 			if short := dev.kern.tiled[tiledKey{quant.Q4_K, variant{}, true}] != nil; short != (sh == gpuTiled) {
 				t.Fatalf("shape %+v: short-window kernels built: %v", sh, short)
 			}
-			conformance.Run(t, ref, dev, conformance.Options{Short: true, Only: []string{"matmul", "fused"}})
+			conformance.Run(t, ref, dev, conformance.Options{Short: true, Only: []string{"matmul", "fused"}, QuantizedX: dev.QuantizesX})
 		})
 	}
 }

@@ -43,6 +43,13 @@
 // history over several workgroups per head when few rows are decoding
 // (attncombine.wgsl merges the parts).
 //
+// Precision: products run in f32, except that on native GPU adapters the
+// tiled matvec of Q8_0, Q4_0 and Q4_K rounds x to int8s per 32 values and
+// multiplies in integers (dot4I8Packed), as llama.cpp's GPU backends do;
+// Options.X chooses, QuantizesX reports it, and TestQuantizedXExact checks
+// those kernels against an emulation of the rounding. CPU adapters and
+// browser tabs keep f32, so their greedy output equals the CPU engine's.
+//
 // Measurements: BENCH.md. The conformance suite (kernels/conformance) runs
 // natively in TestConformance* and in headless Chromium in
 // TestBrowserConformance.

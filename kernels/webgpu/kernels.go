@@ -381,18 +381,25 @@ type tiledData struct {
 	// Swap: lanes trade results (Rope or Halves).
 	SiLU, Halves, Swap bool
 	Mode               int
+	// QX: x is staged as int8s with a scale per 32 values (quantizesX).
+	QX bool
 }
 
 // tiledBindings: W, X and the norm weight G are read; Y0, Y1, Y2 written.
 var tiledBindings = []bool{true, true, true, false, false, false}
 
 func (d *Device) tiledKernel(t quant.Type, sh TiledShape, v variant, common, deq string) (*kernel, error) {
-	dot, err := snippet("tileddot.wgsl", t.String(), nil)
+	qx := d.quantizesX(t)
+	name := t.String()
+	if qx {
+		name += "_qx"
+	}
+	dot, err := snippet("tileddot.wgsl", name, nil)
 	if err != nil {
 		return nil, err
 	}
 	td := tiledData{S: sh.S, U: sh.U, ULast: sh.U - 1, RT: sh.rows(), WG: sh.rows() * sh.S, VPB: blockWeights(t) / 4, Common: common, Deq: deq, Dot: dot,
-		Norm: v.norm, Rope: v.rope, Mode: int(v.out)}
+		Norm: v.norm, Rope: v.rope, Mode: int(v.out), QX: qx}
 	if v.out == kernels.SiLUGate {
 		td.SiLU, td.Halves = pairsSiLU(t), !pairsSiLU(t)
 	}
@@ -420,6 +427,20 @@ const shortRows = 8192
 // tiledBatchMax is the largest batch MatMul sends through the tiled matvec,
 // one dispatch per batch row; larger batches use the classic kernel.
 const tiledBatchMax = 8
+
+// quantizesX reports whether the tiled matvec of format t rounds x to
+// int8s (matvec_tiled.wgsl, QX; Options.X).
+func (d *Device) quantizesX(t quant.Type) bool {
+	return d.int8X && (t == quant.Q8_0 || t == quant.Q4_0 || t == quant.Q4_K)
+}
+
+// QuantizesX reports whether products of format t with at most 8 batch
+// rows round x to 8 bits per 32 values on this device: the tiled matvec is
+// in use (a GPU adapter, or a forced TiledShape) and the format has an
+// integer block dot. The conformance suite widens its tolerance for them.
+func (d *Device) QuantizesX(t quant.Type) bool {
+	return d.kern.tshape.On() && d.quantizesX(t)
+}
 
 // blockWeights is how many weights one tiled bdot covers.
 func blockWeights(t quant.Type) int {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/tabshard/tabshard/internal/testdata"
+	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/kernels/cpu"
 	"github.com/tabshard/tabshard/loader"
 	"github.com/tabshard/tabshard/model"
@@ -132,12 +133,32 @@ func TestQuantizedGreedyMatchesCPU(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	dev := open(t, Options{})
 	cpuDev, err := cpu.New(0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cpuDev.Close()
+	// f32 x must reproduce the CPU engine exactly. With x rounded to int8s
+	// (GPUs' default; on lavapipe only where the tiled matvec runs, which
+	// it does not by default) a divergence is allowed where the CPU's top
+	// two logits are nearly tied: the rounding moves logits by a few
+	// hundredths (H100, Q4_K_M "once": step 37, margin 0.032).
+	for _, x := range []XPrecision{XFloat, XInt8} {
+		dev := open(t, Options{X: x})
+		if x == XInt8 && !dev.QuantizesX(quant.Q4_K) {
+			continue // the classic kernel (lavapipe): the f32 run again
+		}
+		quantizedGreedy(t, dev, cpuDev, ref.Cases, names, x == XInt8)
+	}
+}
+
+// nearTie is the largest CPU logit margin at which a device that rounds x
+// may pick the other token.
+const nearTie = 0.25
+
+func quantizedGreedy(t *testing.T, dev *Device, cpuDev kernels.Device, cases map[string]struct {
+	InputIDs []int32 `json:"input_ids"`
+}, names []string, roundsX bool) {
 	type variant struct {
 		file string
 		kv   quant.Type
@@ -148,6 +169,9 @@ func TestQuantizedGreedyMatchesCPU(t *testing.T) {
 		name := v.file
 		if v.kv != 0 {
 			name += "/KV-" + v.kv.String()
+		}
+		if roundsX {
+			name = "int8x/" + name
 		}
 		t.Run(name, func(t *testing.T) {
 			file := v.file
@@ -171,7 +195,7 @@ func TestQuantizedGreedyMatchesCPU(t *testing.T) {
 			}
 			defer ec.Close()
 			for _, name := range names {
-				prompt := ref.Cases[name].InputIDs
+				prompt := cases[name].InputIDs
 				gen := func(e *model.Engine) []int32 {
 					var got []int32
 					err := e.Generate(context.Background(), prompt, 48, -1, model.NewSampler(model.SamplerConfig{}), func(id int32, _ float32) bool {
@@ -203,6 +227,10 @@ func TestQuantizedGreedyMatchesCPU(t *testing.T) {
 					t.Fatal(err)
 				}
 				margin := logits[c[i]] - logits[g[i]]
+				if roundsX && margin < nearTie {
+					t.Logf("%s: diverges from the CPU engine at step %d, a near tie (CPU %d, device %d; CPU logit margin %.4g)", name, i, c[i], g[i], margin)
+					continue
+				}
 				t.Errorf("%s: diverges from the CPU engine at step %d (CPU %d, device %d; CPU logit margin %.4g)", name, i, c[i], g[i], margin)
 			}
 		})

@@ -41,7 +41,11 @@ func New(opts Options) (*Device, error) {
 		return nil, fmt.Errorf("webgpu: opening device on %q: %w", info.Name, err)
 	}
 	name := fmt.Sprintf("webgpu/vulkan %s (%s)", info.Name, info.DeviceType)
-	d, err := newDevice(dev, name, info.DeviceType == gputypes.DeviceTypeCPU, opts)
+	cpuLike := info.DeviceType == gputypes.DeviceTypeCPU
+	if opts.X == XAuto && !cpuLike {
+		opts.X = XInt8
+	}
+	d, err := newDevice(dev, name, cpuLike, opts)
 	if err != nil {
 		dev.Release()
 		adapter.Release()

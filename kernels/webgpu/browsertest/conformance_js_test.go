@@ -11,7 +11,9 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	dev, err := webgpu.New(webgpu.Options{})
+	// X: XInt8 so that the integer block dots run here too whenever the
+	// start-up timing picks the tiled matvec (a browser's default is f32).
+	dev, err := webgpu.New(webgpu.Options{X: webgpu.XInt8})
 	if err != nil {
 		t.Fatalf("webgpu.New: %v", err)
 	}
@@ -22,11 +24,11 @@ func TestConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ref.Close()
-	conformance.Run(t, ref, dev, conformance.Options{Short: true})
+	conformance.Run(t, ref, dev, conformance.Options{Short: true, QuantizedX: dev.QuantizesX})
 	small, err := webgpu.New(webgpu.Options{MaxBinding: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer small.Close()
-	conformance.RunWindowed(t, ref, small)
+	conformance.RunWindowed(t, ref, small, conformance.Options{QuantizedX: small.QuantizesX})
 }

@@ -17,6 +17,13 @@
 // loop step keep several weight loads in flight. The S slices' sums meet in
 // workgroup memory (the x tile's, reused).
 //
+// QX ({{if .QX}}on{{else}}off{{end}}: Q8_0, Q4_0, Q4_K unless Options.FloatX): x is staged
+// as int8s with one scale per 32 values (XQ, XD; the block dots of
+// tileddot.wgsl's *_qx templates multiply in integers). The product then
+// differs from the f32 one by x's rounding: about 0.4% of each value, the
+// same trade llama.cpp's GPU backends make (its "q8_1" activations). On
+// an H100 it made 7B Q4_K decode 1.5× faster (BENCH.md).
+//
 // The norm: each thread squares the x values it stages, x is staged times
 // the norm weight G, and the row sums are scaled by 1/rms at the end —
 // W·(x⊙g)/rms, the same product as RMSNorm then MatMul up to rounding,
@@ -50,7 +57,11 @@ const WG = {{.WG}}u;
 const VPB = {{.VPB}}u;
 const TV = 1024u;
 
-var<workgroup> XS: array<vec4<f32>, 1024>;
+{{if .QX}}var<workgroup> XS: array<vec4<f32>, 256>;
+var<workgroup> XQ: array<vec4<u32>, 256>;
+var<workgroup> XD: array<vec2<f32>, 128>;
+{{else}}var<workgroup> XS: array<vec4<f32>, 1024>;
+{{end}}
 {{if .Rope}}
 const TWO_PI_HI = 6.28125;
 const TWO_PI_LO = 0.0019353071795864769;
@@ -59,6 +70,15 @@ const TWO_PI_LO = 0.0019353071795864769;
 {{.Deq}}
 {{.Dot}}
 
+{{if .QX}}// x vec4 i (times the norm weight's vec4 g) rounded to four int8s of
+// scale 1/inv, packed low byte first.
+fn qword(i: u32, g: u32, inv: f32) -> u32 {
+{{if .Norm}}  let xv = X[i] * G[g];
+{{else}}  let xv = X[i];
+{{end}}  let q = bitcast<vec4<u32>>(vec4<i32>(round(xv * inv))) & vec4<u32>(255u);
+  return q.x | (q.y << 8u) | (q.z << 16u) | (q.w << 24u);
+}
+{{end}}
 @compute @workgroup_size({{.WG}})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let rows = P[0];
@@ -85,12 +105,34 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
 {{end}}{{end}}  for (var t0 = 0u; t0 < nv; t0 += TV) {
     let tn = min(TV, nv - t0);
     workgroupBarrier();
-    for (var i = li; i < tn; i += WG) {
+{{if .QX}}    // x in blocks of 32 values (8 vec4s), one thread each: the largest
+    // magnitude m sets the scale m/127, the exact sum serves the formats'
+    // offsets. A non-finite x makes sum - sum NaN, so it reaches the
+    // output (through the scale) instead of rounding to some int8.
+    for (var qb = li; qb < tn / 8u; qb += WG) {
+      var m = 0.0;
+      var sum = 0.0;
+      for (var k = 0u; k < 8u; k++) {
+        var xv = X[xo + t0 + 8u * qb + k];
+{{if .Norm}}        ss += dot(xv, xv);
+        xv = xv * G[t0 + 8u * qb + k];
+{{end}}        m = max(m, max(max(abs(xv.x), abs(xv.y)), max(abs(xv.z), abs(xv.w))));
+        sum += xv.x + xv.y + xv.z + xv.w;
+      }
+      let inv = select(0.0, 127.0 / m, m > 0.0);
+      let xq = xo + t0 + 8u * qb;
+      let gq = t0 + 8u * qb;
+      XQ[2u * qb] = vec4<u32>(qword(xq, gq, inv), qword(xq + 1u, gq + 1u, inv), qword(xq + 2u, gq + 2u, inv), qword(xq + 3u, gq + 3u, inv));
+      XQ[2u * qb + 1u] = vec4<u32>(qword(xq + 4u, gq + 4u, inv), qword(xq + 5u, gq + 5u, inv), qword(xq + 6u, gq + 6u, inv), qword(xq + 7u, gq + 7u, inv));
+      XD[qb] = vec2<f32>(m / 127.0 + (sum - sum), sum);
+    }
+{{else}}    for (var i = li; i < tn; i += WG) {
 {{if .Norm}}      var xv = X[xo + t0 + i];
       ss += dot(xv, xv);
       XS[i] = xv * G[t0 + i];
 {{else}}      XS[i] = X[xo + t0 + i];
 {{end}}    }
+{{end}}
     workgroupBarrier();
     let b0 = t0 / VPB;
     let b1 = b0 + tn / VPB;

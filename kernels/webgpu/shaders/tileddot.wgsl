@@ -91,3 +91,72 @@ fn bdot(r: u32, b: u32, rr: u32, so: u32, xb: u32) -> f32 {
     + q4k_group(t, rr, 2u, xb + 32u, sv, dm) + q4k_group(t, rr, 3u, xb + 48u, sv, dm);
 }
 {{end}}
+
+// With QX (matvec_tiled.wgsl) x arrives as int8s: XQ holds 16 per
+// vec4<u32> (word k of a block: its values 4k..4k+3, the first in the low
+// byte), XD a scale and the exact f32 sum of each 32 values. The block dot
+// is then integer: dot4I8Packed multiplies four weight bytes by four x
+// bytes and adds, one instruction on GPUs with DP4A where the f32 path
+// spends a shift, a mask, a conversion and a multiply-add per weight. Sums
+// that need x itself (Q4_K's mins, Q4_0's offset of 8) use the exact sums.
+// Block b's x starts at vec4 xb of the tile: XQ[xb / 4], XD[xb / 8].
+
+{{define "Q8_0_qx"}}
+fn bdot(r: u32, b: u32, rr: u32, so: u32, xb: u32) -> f32 {
+  let d = tile_scale(r, b, rr, so);
+  let t = tile_at(r, 2u * b, rr);
+  var v0 = W[t];
+  var v1 = W[t + rr];
+  var a0 = XQ[xb / 4u];
+  var a1 = XQ[xb / 4u + 1u];
+  let i = dot4I8Packed(v0.x, a0.x) + dot4I8Packed(v0.y, a0.y) + dot4I8Packed(v0.z, a0.z) + dot4I8Packed(v0.w, a0.w)
+    + dot4I8Packed(v1.x, a1.x) + dot4I8Packed(v1.y, a1.y) + dot4I8Packed(v1.z, a1.z) + dot4I8Packed(v1.w, a1.w);
+  return d * XD[xb / 8u].x * f32(i);
+}
+{{end}}
+
+{{define "Q4_0_qx"}}
+// Nibbles 0..15 are non-negative int8s; the offset of 8 comes off as 8·Σx.
+fn bdot(r: u32, b: u32, rr: u32, so: u32, xb: u32) -> f32 {
+  let d = tile_scale(r, b, rr, so);
+  var v = W[tile_at(r, b, rr)];
+  var a0 = XQ[xb / 4u];
+  var a1 = XQ[xb / 4u + 1u];
+  let M = 0x0F0F0F0Fu;
+  let i = dot4I8Packed(v.x & M, a0.x) + dot4I8Packed(v.y & M, a0.y) + dot4I8Packed(v.z & M, a0.z) + dot4I8Packed(v.w & M, a0.w)
+    + dot4I8Packed((v.x >> 4u) & M, a1.x) + dot4I8Packed((v.y >> 4u) & M, a1.y) + dot4I8Packed((v.z >> 4u) & M, a1.z) + dot4I8Packed((v.w >> 4u) & M, a1.w);
+  let xd = XD[xb / 8u];
+  return d * (xd.x * f32(i) - 8.0 * xd.y);
+}
+{{end}}
+
+{{define "Q4_K_qx"}}
+// Group g (64 weights) of a block: low nibbles (sub-block 2g) against x
+// values 0..31 of the group, high nibbles (2g+1) against 32..63.
+fn q4k_group(t: u32, rr: u32, g: u32, xo: u32, sv: vec4<u32>, dm: vec2<f32>) -> f32 {
+  var q0 = W[t + rr * (1u + 2u * g)];
+  var q1 = W[t + rr * (2u + 2u * g)];
+  var a0 = XQ[xo / 4u];
+  var a1 = XQ[xo / 4u + 1u];
+  var b0 = XQ[xo / 4u + 2u];
+  var b1 = XQ[xo / 4u + 3u];
+  let M = 0x0F0F0F0Fu;
+  let il = dot4I8Packed(q0.x & M, a0.x) + dot4I8Packed(q0.y & M, a0.y) + dot4I8Packed(q0.z & M, a0.z) + dot4I8Packed(q0.w & M, a0.w)
+    + dot4I8Packed(q1.x & M, a1.x) + dot4I8Packed(q1.y & M, a1.y) + dot4I8Packed(q1.z & M, a1.z) + dot4I8Packed(q1.w & M, a1.w);
+  let ih = dot4I8Packed((q0.x >> 4u) & M, b0.x) + dot4I8Packed((q0.y >> 4u) & M, b0.y) + dot4I8Packed((q0.z >> 4u) & M, b0.z) + dot4I8Packed((q0.w >> 4u) & M, b0.w)
+    + dot4I8Packed((q1.x >> 4u) & M, b1.x) + dot4I8Packed((q1.y >> 4u) & M, b1.y) + dot4I8Packed((q1.z >> 4u) & M, b1.z) + dot4I8Packed((q1.w >> 4u) & M, b1.w);
+  let xl = XD[xo / 8u];
+  let xh = XD[xo / 8u + 1u];
+  let a = q4k_scale_min(sv, 2u * g);
+  let c = q4k_scale_min(sv, 2u * g + 1u);
+  return dm.x * (a.x * xl.x * f32(il) + c.x * xh.x * f32(ih)) - dm.y * (a.y * xl.y + c.y * xh.y);
+}
+fn bdot(r: u32, b: u32, rr: u32, so: u32, xb: u32) -> f32 {
+  let t = tile_at(r, 9u * b, rr);
+  var h = W[t];
+  let dm = unpack2x16float(h.x);
+  let sv = vec4<u32>(h.y, h.z, h.w, 0u);
+  return q4k_group(t, rr, 0u, xb, sv, dm) + q4k_group(t, rr, 1u, xb + 16u, sv, dm)
+    + q4k_group(t, rr, 2u, xb + 32u, sv, dm) + q4k_group(t, rr, 3u, xb + 48u, sv, dm);
+}
+{{end}}
