@@ -12,8 +12,10 @@ var tunedTiled = map[string]TiledShape{} // by adapter name, under tunedMu
 
 // tuneTiled times a 1024×4096 Q4_K matrix×vector on the tiled layout with
 // each candidate and keeps the fastest. On SwiftShader (browser tabs without
-// a GPU) the tiled kernel's workgroup barriers cost more than they save and
-// the classic kernel wins (17 ms against 26 and 99 ms). On a GPU that size
+// a GPU) the winner has changed with the kernels: the classic kernel once
+// won (17 ms against 26 and 99 ms); in the sixth session one slice did
+// (13.1 ms against 16.3 for the classic kernel and 57.5 for 8 slices,
+// TestBrowserConformance's log). On a GPU that size
 // is all launch overhead (H100: 21–23 µs whichever kernel, so noise chose),
 // so when the first round is that fast a second one times 16384 rows, where
 // the kernels differ (BENCH.md).
