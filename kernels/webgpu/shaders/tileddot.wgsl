@@ -82,14 +82,7 @@ fn q4k_group(t: u32, rr: u32, g: u32, xo: u32, sv: vec4<u32>, dm: vec2<f32>) -> 
   let c = q4k_scale_min(sv, 2u * g + 1u);
   return dm.x * (a.x * lo + c.x * hi) - dm.y * (a.y * sxl + c.y * sxh);
 }
-fn bdot(r: u32, b: u32, rr: u32, so: u32, xb: u32) -> f32 {
-  let t = tile_at(r, 9u * b, rr);
-  var h = W[t];
-  let dm = unpack2x16float(h.x);
-  let sv = vec4<u32>(h.y, h.z, h.w, 0u);
-  return q4k_group(t, rr, 0u, xb, sv, dm) + q4k_group(t, rr, 1u, xb + 16u, sv, dm)
-    + q4k_group(t, rr, 2u, xb + 32u, sv, dm) + q4k_group(t, rr, 3u, xb + 48u, sv, dm);
-}
+{{template "q4k_bdot"}}
 {{end}}
 
 // With QX (matvec_tiled.wgsl) x arrives as int8s: XQ holds 16 per
@@ -151,6 +144,12 @@ fn q4k_group(t: u32, rr: u32, g: u32, xo: u32, sv: vec4<u32>, dm: vec2<f32>) -> 
   let c = q4k_scale_min(sv, 2u * g + 1u);
   return dm.x * (a.x * xl.x * f32(il) + c.x * xh.x * f32(ih)) - dm.y * (a.y * xl.y + c.y * xh.y);
 }
+{{template "q4k_bdot"}}
+{{end}}
+
+{{define "q4k_bdot"}}
+// A Q4_K block: the header chunk (d|dmin, scales and mins), then the four
+// 64-weight groups through the format's q4k_group (f32 or int8 x).
 fn bdot(r: u32, b: u32, rr: u32, so: u32, xb: u32) -> f32 {
   let t = tile_at(r, 9u * b, rr);
   var h = W[t];
