@@ -37,9 +37,11 @@ type Options struct {
 	// rounded to int8s per 32 values and multiplied in integers (XInt8:
 	// about 0.4% of each x value; 1.5× faster 7B Q4_K decode on an
 	// H100), or in f32 (XFloat). XAuto is XInt8 on native GPU adapters and
-	// XFloat on CPU adapters (lavapipe) and in browsers, which do not tell
-	// SwiftShader from a GPU; there the exact f32 products keep a tab's
-	// output equal to the CPU engine's. QuantizesX says when it applies.
+	// XFloat on CPU adapters (lavapipe) and in browsers, where gogpu does
+	// not say what the adapter is: a tab that knows it has a GPU (not a
+	// fallback adapter such as SwiftShader) passes XInt8, as cmd/wasmnode
+	// does. f32 keeps the output equal to the CPU engine's. QuantizesX
+	// says when int8 applies.
 	X XPrecision
 }
 

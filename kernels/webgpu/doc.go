@@ -47,8 +47,10 @@
 // tiled matvec of Q8_0, Q4_0 and Q4_K rounds x to int8s per 32 values and
 // multiplies in integers (dot4I8Packed), as llama.cpp's GPU backends do;
 // Options.X chooses, QuantizesX reports it, and TestQuantizedXExact checks
-// those kernels against an emulation of the rounding. CPU adapters and
-// browser tabs keep f32, so their greedy output equals the CPU engine's.
+// those kernels against an emulation of the rounding. CPU adapters keep
+// f32, so their greedy output equals the CPU engine's; in a browser f32 is
+// the default and cmd/wasmnode asks for int8 on adapters that are not
+// fallback (software) ones.
 //
 // Measurements: BENCH.md. The conformance suite (kernels/conformance) runs
 // natively in TestConformance* and in headless Chromium in
