@@ -20,16 +20,36 @@ import (
 type randomModel struct {
 	cfg   model.Config
 	t     quant.Type
+	mix   bool // -mix: Q6_K where llama.cpp's Q4_K_M puts more bits (typeOf)
 	rng   *rand.Rand
-	cache map[[2]int][]byte // weights by shape: random rows, repeated
+	cache map[[3]int][]byte // weights by format and shape: random rows, repeated
 }
 
 func newRandomModel(t quant.Type, layers int) *randomModel {
 	return &randomModel{
 		cfg: model.Config{Arch: "llama", Layers: layers, Dim: dim, FFN: ffn, Heads: heads, KVHeads: heads, HeadDim: hd,
 			Vocab: vocab, Context: ctxLen, RopeTheta: 10000, NormEps: 1e-5},
-		t: t, rng: rand.New(rand.NewPCG(7, 7)), cache: map[[2]int][]byte{},
+		t: t, mix: mixQ6K, rng: rand.New(rand.NewPCG(7, 7)), cache: map[[3]int][]byte{},
 	}
+}
+
+// typeOf is tensor name's format: the model's, or with -mix Q6_K for the
+// output head and the attn_v and ffn_down of every other layer, about what
+// llama.cpp's Q4_K_M gives a 7B (it picks the first and last eighth of the
+// layers and every third between).
+func (m *randomModel) typeOf(name string) quant.Type {
+	if !m.mix {
+		return m.t
+	}
+	if name == "output.weight" {
+		return quant.Q6_K
+	}
+	var layer int
+	var rest string
+	if _, err := fmt.Sscanf(name, "blk.%d.%s", &layer, &rest); err == nil && layer%2 == 0 && (rest == "attn_v.weight" || rest == "ffn_down.weight") {
+		return quant.Q6_K
+	}
+	return m.t
 }
 
 // shape gives a tensor's rows×cols (rows 1: a norm weight).
@@ -66,7 +86,7 @@ func (m *randomModel) Tensor(name string) (loader.TensorInfo, bool) {
 	if !ok {
 		return loader.TensorInfo{}, false
 	}
-	info := loader.TensorInfo{Name: name, Type: m.t, Dims: []uint64{uint64(cols), uint64(rows)}}
+	info := loader.TensorInfo{Name: name, Type: m.typeOf(name), Dims: []uint64{uint64(cols), uint64(rows)}}
 	if rows == 1 {
 		info.Type, info.Dims = quant.F32, info.Dims[:1]
 	}
@@ -87,11 +107,12 @@ func (m *randomModel) ReadTensor(name string) ([]byte, error) {
 		}
 		return f, nil
 	}
-	key := [2]int{rows, cols}
+	t := m.typeOf(name)
+	key := [3]int{int(t), rows, cols}
 	if data := m.cache[key]; data != nil {
 		return data, nil
 	}
-	data, err := weights(m.t, rows, cols, m.rng)
+	data, err := weights(t, rows, cols, m.rng)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +153,11 @@ func decodeModel(d kernels.Device, t quant.Type, tokens, nl int, copyBW float64)
 	}
 	defer kv.Release()
 	weightBytes := src.weightBytes()
-	fmt.Printf("decode %s (engine, fused): %d layers uploaded in %.1f s, %.2f GB of weights read per token\n", t, nl, time.Since(start).Seconds(), float64(weightBytes)/1e9)
+	label := t.String()
+	if src.mix {
+		label += "+Q6_K mix"
+	}
+	fmt.Printf("decode %s (engine, fused): %d layers uploaded in %.1f s, %.2f GB of weights read per token\n", label, nl, time.Since(start).Seconds(), float64(weightBytes)/1e9)
 	x, err := d.NewBuffer(dim)
 	if err != nil {
 		return err
@@ -153,6 +178,6 @@ func decodeModel(d kernels.Device, t quant.Type, tokens, nl int, copyBW float64)
 		}
 		return layers.Logits(logits, x, []int32{0})
 	}
-	_, err = timeDecode(d, fmt.Sprintf("%s (engine, fused)", t), tokens, weightBytes, copyBW, record, logits)
+	_, err = timeDecode(d, label+" (engine, fused)", tokens, weightBytes, copyBW, record, logits)
 	return err
 }

@@ -53,6 +53,7 @@ func main() {
 	})
 	batchList := flag.String("batches", "8,32,128", "batch sizes of the 4096×11008 matmul timings (empty: skip)")
 	flag.BoolVar(&unfused, "unfused", true, "also time decode through the unfused op sequence (the baseline)")
+	flag.BoolVar(&mixQ6K, "mix", false, "decode: Q6_K for the output head and every other layer's attn_v and ffn_down, as llama.cpp's Q4_K_M roughly does (the engine's path only)")
 	flag.IntVar(&startPos, "pos", 8, "decode: position of the first timed token (the 8 warm-up positions come before it)")
 	flag.BoolVar(&opProfile, "ops", false, "after each decode, time every op of one layer alone")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -97,7 +98,7 @@ var submitEvery, coldBytes int
 var xPrecision webgpu.XPrecision // -x
 var mvShapes string
 var ballastMB int
-var opProfile, unfused bool
+var opProfile, unfused, mixQ6K bool
 
 // startPos is where decode timing starts (-pos); warmup is how long the GPU
 // is kept busy before each measurement (-warmup, see warm).
