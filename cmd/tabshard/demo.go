@@ -37,6 +37,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	n := fs.Int("n", 64, "tokens to generate")
 	once := fs.Bool("once", false, "exit after the generation instead of serving tabs")
 	verbose := fs.Bool("v", false, "log the hub and nodes")
+	device := fs.String("device", "cpu", "the nodes' "+deviceUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,7 +71,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	procs, err := startNodes(ctx, *nodes, base, token, *verbose, stderr)
+	procs, err := startNodes(ctx, *nodes, base, token, *device, *verbose, stderr)
 	if err != nil {
 		return err
 	}
@@ -109,7 +110,7 @@ func randomToken() string {
 }
 
 // startNodes runs this same program as n node processes.
-func startNodes(ctx context.Context, n int, base, token string, verbose bool, stderr io.Writer) ([]*exec.Cmd, error) {
+func startNodes(ctx context.Context, n int, base, token, device string, verbose bool, stderr io.Writer) ([]*exec.Cmd, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -117,7 +118,7 @@ func startNodes(ctx context.Context, n int, base, token string, verbose bool, st
 	ws := "ws" + base[len("http"):] + swarm.SignalPath
 	var procs []*exec.Cmd
 	for i := 0; i < n; i++ {
-		cmd := exec.CommandContext(ctx, self, "node", "--signal", ws, "--swarm", "demo", "--token", token, "--threads", "1", "--ctx", "1024")
+		cmd := exec.CommandContext(ctx, self, "node", "--signal", ws, "--swarm", "demo", "--token", token, "--threads", "1", "--ctx", "1024", "--device", device)
 		if verbose {
 			cmd.Stderr = stderr
 		}

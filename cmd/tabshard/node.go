@@ -73,6 +73,7 @@ func runNode(args []string, _, stderr io.Writer) error {
 	slots := fs.Int("slots", 16, "sessions held at once")
 	ctxLen := fs.Int("ctx", 0, "positions per session (0: the model's, at most 2048)")
 	kv := fs.String("kv", "F32", "KV-cache format: F32, F16, Q8_0 or Q4_0")
+	device := fs.String("device", "cpu", deviceUsage)
 	budget := fs.Uint64("budget", 0, "memory offered for weights and KV cache, bytes (0: half of available memory)")
 	defGroups, err := envInt("TABSHARD_GROUPS")
 	if err != nil {
@@ -121,7 +122,7 @@ func runNode(args []string, _, stderr io.Writer) error {
 		// eight (far more when other work shares the cores).
 		runtime.GOMAXPROCS(*threads)
 	}
-	mf := modelFlags{threads: *threads}
+	mf := modelFlags{threads: *threads, dev: *device}
 	dev, err := mf.device()
 	if err != nil {
 		return err

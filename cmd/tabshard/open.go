@@ -7,6 +7,7 @@ import (
 
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/kernels/cpu"
+	"github.com/tabshard/tabshard/kernels/webgpu"
 	"github.com/tabshard/tabshard/loader"
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/models"
@@ -20,6 +21,7 @@ type modelFlags struct {
 	threads int
 	kv      string
 	context int
+	dev     string // -device
 }
 
 func (f *modelFlags) register(fs *flag.FlagSet) {
@@ -28,7 +30,10 @@ func (f *modelFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.threads, "threads", 0, "CPU threads (0: all cores)")
 	fs.StringVar(&f.kv, "kv", "F32", "KV-cache format: F32, F16, Q8_0 or Q4_0")
 	fs.IntVar(&f.context, "ctx", 0, "context length (0: the model's)")
+	fs.StringVar(&f.dev, "device", "cpu", deviceUsage)
 }
+
+const deviceUsage = "compute device: cpu, or webgpu (the machine's Vulkan GPU through WebGPU; an error where there is none)"
 
 // openedModel is a model file with what it takes to run it.
 type openedModel struct {
@@ -86,7 +91,30 @@ func openTokenizer(src *loader.Model, vocabPath string, cfg model.Config) (*mode
 }
 
 func (f *modelFlags) device() (kernels.Device, error) {
-	return cpu.New(f.threads)
+	return openDevice(f.dev, f.threads)
+}
+
+// openDevice opens the -device named: the CPU device, or WebGPU on this
+// machine's Vulkan GPU. A CPU adapter (lavapipe) is refused for webgpu:
+// it is correct but slower than the CPU device, so asking for it is a
+// mistake worth saying.
+func openDevice(name string, threads int) (kernels.Device, error) {
+	switch name {
+	case "", "cpu":
+		return cpu.New(threads)
+	case "webgpu":
+		d, err := webgpu.New(webgpu.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("-device webgpu: %w", err)
+		}
+		if d.Software() {
+			name := d.Name()
+			d.Close()
+			return nil, fmt.Errorf("-device webgpu: the only Vulkan adapter is %s, a CPU one (slower than -device cpu)", name)
+		}
+		return d, nil
+	}
+	return nil, fmt.Errorf("-device %q: want cpu or webgpu", name)
 }
 
 // engine opens the model and loads it whole on the device.

@@ -54,6 +54,10 @@ const (
 	XInt8
 )
 
+// Software reports whether the adapter runs on the CPU (lavapipe): correct,
+// but slower than the CPU device.
+func (d *Device) Software() bool { return d.cpuLike }
+
 // DefaultTimeout is generous because lavapipe runs big matmuls at ~1 GB/s.
 const DefaultTimeout = 2 * time.Minute
 
