@@ -95,22 +95,17 @@ func (f *modelFlags) device() (kernels.Device, error) {
 }
 
 // openDevice opens the -device named: the CPU device, or WebGPU on this
-// machine's Vulkan GPU. A CPU adapter (lavapipe) is refused for webgpu:
-// it is correct but slower than the CPU device, so asking for it is a
-// mistake worth saying.
+// machine's Vulkan GPU. A CPU adapter (lavapipe) is refused for webgpu
+// (GPUOnly): it is correct but slower than the CPU device, so asking for
+// it is a mistake worth saying.
 func openDevice(name string, threads int) (kernels.Device, error) {
 	switch name {
 	case "", "cpu":
 		return cpu.New(threads)
 	case "webgpu":
-		d, err := webgpu.New(webgpu.Options{})
+		d, err := webgpu.New(webgpu.Options{GPUOnly: true})
 		if err != nil {
 			return nil, fmt.Errorf("-device webgpu: %w", err)
-		}
-		if d.Software() {
-			name := d.Name()
-			d.Close()
-			return nil, fmt.Errorf("-device webgpu: the only Vulkan adapter is %s, a CPU one (slower than -device cpu)", name)
 		}
 		return d, nil
 	}

@@ -43,6 +43,10 @@ type Options struct {
 	// does. f32 keeps the output equal to the CPU engine's. QuantizesX
 	// says when int8 applies.
 	X XPrecision
+	// GPUOnly refuses a CPU adapter (lavapipe) with ErrNoAdapter before
+	// anything is compiled: it computes correctly but slower than the CPU
+	// device. Native only: a browser does not say what its adapter is.
+	GPUOnly bool
 }
 
 // XPrecision is Options.X.
@@ -53,10 +57,6 @@ const (
 	XFloat
 	XInt8
 )
-
-// Software reports whether the adapter runs on the CPU (lavapipe): correct,
-// but slower than the CPU device.
-func (d *Device) Software() bool { return d.cpuLike }
 
 // DefaultTimeout is generous because lavapipe runs big matmuls at ~1 GB/s.
 const DefaultTimeout = 2 * time.Minute

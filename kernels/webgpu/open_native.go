@@ -34,6 +34,12 @@ func New(opts Options) (*Device, error) {
 		inst.Release()
 		return nil, fmt.Errorf("%w: adapter %q uses backend %v; only Vulkan computes correctly here (Software and GL are refused)", ErrNoAdapter, info.Name, info.Backend)
 	}
+	cpuLike := info.DeviceType == gputypes.DeviceTypeCPU
+	if cpuLike && opts.GPUOnly {
+		adapter.Release()
+		inst.Release()
+		return nil, fmt.Errorf("%w: the only Vulkan adapter is %q, a CPU one (GPUOnly)", ErrNoAdapter, info.Name)
+	}
 	dev, err := adapter.RequestDevice(nil) // nil: the adapter's full limits
 	if err != nil {
 		adapter.Release()
@@ -41,7 +47,6 @@ func New(opts Options) (*Device, error) {
 		return nil, fmt.Errorf("webgpu: opening device on %q: %w", info.Name, err)
 	}
 	name := fmt.Sprintf("webgpu/vulkan %s (%s)", info.Name, info.DeviceType)
-	cpuLike := info.DeviceType == gputypes.DeviceTypeCPU
 	if opts.X == XAuto && !cpuLike {
 		opts.X = XInt8
 	}
