@@ -188,9 +188,6 @@ func run(formatList, decodeList, shapeList, tiledList string, tokens, iters, lay
 				return err
 			}
 		}
-		if err := warm(d); err != nil {
-			return err
-		}
 		eng, sha, err := d.CopyBandwidth(256<<20, 50)
 		if err != nil {
 			return err

@@ -6,8 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"testing"
 
@@ -128,11 +130,10 @@ func TestQuantizedGreedyMatchesCPU(t *testing.T) {
 	if err := json.Unmarshal(raw, &ref); err != nil {
 		t.Fatal(err)
 	}
-	names := make([]string, 0, len(ref.Cases))
-	for n := range ref.Cases {
-		names = append(names, n)
+	prompts := map[string][]int32{}
+	for n, c := range ref.Cases {
+		prompts[n] = c.InputIDs
 	}
-	sort.Strings(names)
 	cpuDev, err := cpu.New(0)
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +149,7 @@ func TestQuantizedGreedyMatchesCPU(t *testing.T) {
 		if x == XInt8 && !dev.QuantizesX(quant.Q4_K) {
 			continue // the classic kernel (lavapipe): the f32 run again
 		}
-		quantizedGreedy(t, dev, cpuDev, ref.Cases, names, x == XInt8)
+		quantizedGreedy(t, dev, cpuDev, prompts, x == XInt8)
 	}
 }
 
@@ -156,9 +157,10 @@ func TestQuantizedGreedyMatchesCPU(t *testing.T) {
 // may pick the other token.
 const nearTie = 0.25
 
-func quantizedGreedy(t *testing.T, dev *Device, cpuDev kernels.Device, cases map[string]struct {
-	InputIDs []int32 `json:"input_ids"`
-}, names []string, roundsX bool) {
+// quantizedGreedy compares dev's greedy continuations of prompts (by case
+// name) with the CPU engine's on each quantized file.
+func quantizedGreedy(t *testing.T, dev *Device, cpuDev kernels.Device, prompts map[string][]int32, roundsX bool) {
+	names := slices.Sorted(maps.Keys(prompts))
 	type variant struct {
 		file string
 		kv   quant.Type
@@ -195,7 +197,7 @@ func quantizedGreedy(t *testing.T, dev *Device, cpuDev kernels.Device, cases map
 			}
 			defer ec.Close()
 			for _, name := range names {
-				prompt := cases[name].InputIDs
+				prompt := prompts[name]
 				gen := func(e *model.Engine) []int32 {
 					var got []int32
 					err := e.Generate(context.Background(), prompt, 48, -1, model.NewSampler(model.SamplerConfig{}), func(id int32, _ float32) bool {

@@ -74,7 +74,11 @@ func checkQuantizedX(t *testing.T, dev *Device, rng *rand.Rand, ty quant.Type, r
 	}
 	f := kernels.Fused{Out: kernels.Store, Eps: 1e-5}
 	if norm {
-		gm, err := dev.UploadMatrix(quant.F32, 1, cols, f32Bytes(g))
+		gb := make([]byte, 4*cols)
+		if err := quant.Quantize(quant.F32, g, gb); err != nil {
+			t.Fatal(err)
+		}
+		gm, err := dev.UploadMatrix(quant.F32, 1, cols, gb)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,12 +182,4 @@ func splitWeights(t *testing.T, ty quant.Type, data []byte, rows, cols int) (wIn
 		wInt[i] = w[i] - wOff[i]
 	}
 	return wInt, wOff
-}
-
-func f32Bytes(v []float32) []byte {
-	b := make([]byte, 4*len(v))
-	for i, f := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
-	}
-	return b
 }
