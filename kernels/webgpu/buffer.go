@@ -35,23 +35,16 @@ func (b *Buffer) Release() {
 	d.releaseGPU(b.buf, b.id)
 }
 
-// releaseGPU frees a buffer after submitting pending work (lavapipe crashes
-// when a buffer with a queued, unsubmitted write goes away). Call with d.mu.
+// releaseGPU frees a buffer once no queued work can touch it. Call with d.mu.
 func (d *Device) releaseGPU(buf *wgpu.Buffer, id uint64) {
 	if d.closed {
 		return
 	}
-	if d.broken == nil && d.rec.dirty() {
-		_ = d.rec.flush()
-	}
-	if d.broken == nil {
-		_, _ = d.queue.Submit() // pushes queued WriteBuffers out before the release
-		// gogpu destroys the buffer at once: under a copy or dispatch still
-		// running on lavapipe's worker threads that segfaulted the process
-		// (about 1 run in 5 of this package's tests). Wait for the queue.
-		if d.unfenced {
-			_, _ = d.readBytes(d.rec.dummy, 0, 4)
-		}
+	// Freeing a buffer under a copy or dispatch still running on lavapipe's
+	// worker threads segfaults the process, so wait for the queue. The read
+	// submits recorded work and queued writes first.
+	if d.broken == nil && (d.unfenced || d.rec.dirty()) {
+		_, _ = d.readBytes(d.rec.dummy, 0, 4)
 	}
 	d.rec.forget(id)
 	delete(d.live, id)

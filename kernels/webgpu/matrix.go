@@ -151,9 +151,9 @@ func (d *Device) UploadMatrix(t quant.Type, rows, cols int, data []byte) (kernel
 		}
 		d.unfenced = true
 		// Push the write out now so staging memory does not pile up.
-		if _, err := d.queue.Submit(); err != nil {
+		if err := d.rec.submitWrites(); err != nil {
 			m.releaseLocked()
-			return nil, d.fail("uploading weights", err)
+			return nil, err
 		}
 	}
 	return m, nil

@@ -337,6 +337,18 @@ func (r *recorder) flush() error {
 	return nil
 }
 
+// submitWrites submits what was recorded and the queue's pending writes in
+// a command buffer of its own. Never call queue.Submit() with no command
+// buffer: gogpu (v0.31.5 to v0.34.5) then takes submission index 0 for the
+// latest, and frees the staging buffers of writes still in flight (lavapipe
+// segfaulted copying from one, about one run in four of TiledShapes).
+func (r *recorder) submitWrites() error {
+	if _, err := r.encoder(); err != nil {
+		return err
+	}
+	return r.flush()
+}
+
 // dispatch records one dispatch of k over the given buffer spans with
 // parameters p (read by the shader as P[0..len(p))).
 func (r *recorder) dispatch(k *kernel, p []uint32, spans []span, x, y, z uint32) error {
