@@ -34,7 +34,19 @@ import (
 // With TABSHARD_CPUPROFILE=/tmp/node-{pid}.pprof in the environment every
 // node process writes a CPU profile (go tool pprof) of its whole life.
 func BenchmarkPipeline(b *testing.B) {
-	path := testdata.Path(b, "austen-22m/gguf/austen-22m-Q4_K_M.gguf")
+	benchPipeline(b, testdata.Path(b, "austen-22m/gguf/austen-22m-Q4_K_M.gguf"))
+}
+
+// BenchmarkPipelineWide is BenchmarkPipeline on a random-weight LLaMA ten
+// times austen-22m's size (wideShape). austen-22m's whole forward pass takes
+// about 1.3 ms here, so five hops of ~0.15 ms each bound its single-session
+// ratio near 0.55 however fast the stages are; on a model whose forward
+// pass costs more than a hop the ratio shows what pipelining itself costs.
+func BenchmarkPipelineWide(b *testing.B) {
+	benchPipeline(b, writeWideModel(b))
+}
+
+func benchPipeline(b *testing.B, path string) {
 	const gen = 64
 	prompts := [][]int32{{1, 9038, 2501, 263, 931, 29892}, {1, 450, 7250}, {1, 512, 278, 6763}, {1, 10063, 29889},
 		{1, 450, 14121}, {1, 1619, 9425}, {1, 2296, 750}, {1, 29902, 471}}

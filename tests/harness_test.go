@@ -149,11 +149,19 @@ func (c *cluster) signalURL() string {
 	return "ws" + strings.TrimPrefix(c.hs.URL, "http") + swarm.SignalPath
 }
 
+// nodeThreads is each node's --threads: 1, or $TABSHARD_NODE_THREADS.
+func (c *cluster) nodeThreads() string {
+	if v := os.Getenv("TABSHARD_NODE_THREADS"); v != "" {
+		return v
+	}
+	return "1"
+}
+
 // addNode starts one more node process.
 func (c *cluster) addNode() {
 	c.t.Helper()
 	cmd := exec.Command(tabshardBin, "node", "--signal", c.signalURL(), "--swarm", swarmName, "--token", swarmToken,
-		"--model", c.modelPath, "--threads", "1", "--ctx", "256", "--budget", fmt.Sprint(1<<30))
+		"--model", c.modelPath, "--threads", c.nodeThreads(), "--ctx", "256", "--budget", fmt.Sprint(1<<30))
 	log := &strings.Builder{}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

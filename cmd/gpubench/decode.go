@@ -49,7 +49,7 @@ func decode7B(d kernels.Device, t quant.Type, tokens, nl int, copyBW float64) er
 			data = f
 		} else if data == nil {
 			var err error
-			if data, err = weights(ty, rows, cols, rng); err != nil {
+			if data, err = quant.RandomRows(ty, rows, cols, rng); err != nil {
 				return nil, err
 			}
 			cache[key] = data

@@ -112,7 +112,7 @@ func (m *randomModel) ReadTensor(name string) ([]byte, error) {
 	if data := m.cache[key]; data != nil {
 		return data, nil
 	}
-	data, err := weights(t, rows, cols, m.rng)
+	data, err := quant.RandomRows(t, rows, cols, m.rng)
 	if err != nil {
 		return nil, err
 	}

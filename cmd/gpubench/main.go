@@ -250,31 +250,6 @@ func run(formatList, decodeList, shapeList, tiledList string, tokens, iters, lay
 	return nil
 }
 
-// weights returns rows×cols GGUF bytes of type t: 64 distinct quantized
-// random rows repeated (quantizing billions of weights would dominate).
-func weights(t quant.Type, rows, cols int, rng *rand.Rand) ([]byte, error) {
-	rb, err := t.RowBytes(cols)
-	if err != nil {
-		return nil, err
-	}
-	const distinct = 64
-	base := make([]byte, rb*distinct)
-	f := make([]float32, cols)
-	for r := 0; r < distinct; r++ {
-		for i := range f {
-			f[i] = float32(rng.NormFloat64()) * 0.02
-		}
-		if err := quant.Quantize(t, f, base[r*rb:(r+1)*rb]); err != nil {
-			return nil, err
-		}
-	}
-	out := make([]byte, rb*rows)
-	for r := 0; r < rows; r++ {
-		copy(out[r*rb:], base[(r%distinct)*rb:(r%distinct+1)*rb])
-	}
-	return out, nil
-}
-
 type mvResult struct {
 	perCall   time.Duration
 	bw, bytes float64
@@ -289,7 +264,7 @@ type mvResult struct {
 // overstate memory bandwidth; a 7B decode never reuses weights so soon.
 func matvec(d kernels.Device, t quant.Type, rows, cols, iters int) (mvResult, error) {
 	rng := rand.New(rand.NewPCG(uint64(rows), uint64(cols)))
-	data, err := weights(t, rows, cols, rng)
+	data, err := quant.RandomRows(t, rows, cols, rng)
 	if err != nil {
 		return mvResult{}, err
 	}
@@ -427,7 +402,7 @@ func weightBytes(t quant.Type, rows, cols int) int {
 // decode steps sharing one pass over the weights).
 func matmulBatch(d kernels.Device, t quant.Type, rows, cols, batch int) (time.Duration, error) {
 	rng := rand.New(rand.NewPCG(uint64(rows), uint64(batch)))
-	data, err := weights(t, rows, cols, rng)
+	data, err := quant.RandomRows(t, rows, cols, rng)
 	if err != nil {
 		return 0, err
 	}
