@@ -122,6 +122,14 @@ func openDevice(det *detection) (kernels.Device, error) {
 			// minute. Use the shape kernels/webgpu picks for CPU adapters
 			// (small workgroups, many rows each).
 			opts.MatShape = fallbackShape
+			// Nor time the tiled matvec against the classic one (lavapipe
+			// does not either): on a 2-vCPU machine SwiftShader took 43 s
+			// to open the device with that timing and then over a minute
+			// more to compile the tiled pipelines before the node's first
+			// product, so the browser tests' 2-minute deadlines ran out.
+			// With the classic kernel the device opens in 3 s and the
+			// node has measured itself at 22 s.
+			opts.TiledShape = webgpu.ClassicMatvec
 		} else {
 			// A GPU: its Q8_0, Q4_0 and Q4_K products take x as int8s
 			// (1.5× faster 4-bit decode on an H100, within 1/254 of each
