@@ -156,6 +156,25 @@ func sameDims(got, want []uint64) bool {
 	return true
 }
 
+// TensorShape is one tensor of a model file: its GGUF name and its
+// rows×cols (rows 1: a norm weight).
+type TensorShape struct {
+	Name       string
+	Rows, Cols int
+}
+
+// BlockTensors lists one transformer block's tensors, named without the
+// "blk.N." prefix, in the order loadBlock reads them.
+func BlockTensors(c Config) []TensorShape {
+	return []TensorShape{
+		{"attn_norm.weight", 1, c.Dim}, {"attn_q.weight", c.QDim(), c.Dim},
+		{"attn_k.weight", c.KVDim(), c.Dim}, {"attn_v.weight", c.KVDim(), c.Dim},
+		{"attn_output.weight", c.Dim, c.QDim()}, {"ffn_norm.weight", 1, c.Dim},
+		{"ffn_gate.weight", c.FFN, c.Dim}, {"ffn_up.weight", c.FFN, c.Dim},
+		{"ffn_down.weight", c.Dim, c.FFN},
+	}
+}
+
 func loadBlock(dev kernels.Device, src TensorSource, c Config, layer int) (*block, error) {
 	p := fmt.Sprintf("blk.%d.", layer)
 	b := &block{}
@@ -165,20 +184,11 @@ func loadBlock(dev kernels.Device, src TensorSource, c Config, layer int) (*bloc
 			releaseAll(b.matrices())
 		}
 	}()
-	specs := []struct {
-		name       string
-		rows, cols int
-	}{
-		{"attn_norm.weight", 1, c.Dim}, {"attn_q.weight", c.QDim(), c.Dim},
-		{"attn_k.weight", c.KVDim(), c.Dim}, {"attn_v.weight", c.KVDim(), c.Dim},
-		{"attn_output.weight", c.Dim, c.QDim()}, {"ffn_norm.weight", 1, c.Dim},
-		{"ffn_gate.weight", c.FFN, c.Dim}, {"ffn_up.weight", c.FFN, c.Dim},
-		{"ffn_down.weight", c.Dim, c.FFN},
-	}
+	specs := BlockTensors(c)
 	ts := make([]tensor, len(specs))
 	for i, s := range specs {
 		var err error
-		if ts[i], err = readTensor(src, p+s.name, s.rows, s.cols); err != nil {
+		if ts[i], err = readTensor(src, p+s.Name, s.Rows, s.Cols); err != nil {
 			return nil, err
 		}
 	}

@@ -145,10 +145,11 @@ func (s *Stage) Forward(rows []Row, hidden []float32) ([]float32, error) {
 			want = append(want, int32(i))
 		}
 	}
-	if n := len(want) * s.cfg.Vocab; cap(s.host) < n {
-		s.host = make([]float32, n)
+	size := len(want) * s.cfg.Vocab
+	if cap(s.host) < size {
+		s.host = make([]float32, size)
 	}
-	out := s.host[:len(want)*s.cfg.Vocab]
+	out := s.host[:size]
 	if len(want) == 0 {
 		return out, nil
 	}

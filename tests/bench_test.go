@@ -38,10 +38,10 @@ func BenchmarkPipeline(b *testing.B) {
 }
 
 // BenchmarkPipelineWide is BenchmarkPipeline on a random-weight LLaMA ten
-// times austen-22m's size (wideShape). austen-22m's whole forward pass takes
-// about 1.3 ms here, so five hops of ~0.15 ms each bound its single-session
-// ratio near 0.55 however fast the stages are; on a model whose forward
-// pass costs more than a hop the ratio shows what pipelining itself costs.
+// times austen-22m's size (wideConfig). austen-22m's whole forward pass
+// takes about 1 ms here, no more than the hops a token makes around the
+// ring; on a model whose forward pass costs far more than a hop the ratio
+// shows what the pipeline costs beyond the hops.
 func BenchmarkPipelineWide(b *testing.B) {
 	benchPipeline(b, writeWideModel(b))
 }

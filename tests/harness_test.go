@@ -150,7 +150,7 @@ func (c *cluster) signalURL() string {
 }
 
 // nodeThreads is each node's --threads: 1, or $TABSHARD_NODE_THREADS.
-func (c *cluster) nodeThreads() string {
+func nodeThreads() string {
 	if v := os.Getenv("TABSHARD_NODE_THREADS"); v != "" {
 		return v
 	}
@@ -161,7 +161,7 @@ func (c *cluster) nodeThreads() string {
 func (c *cluster) addNode() {
 	c.t.Helper()
 	cmd := exec.Command(tabshardBin, "node", "--signal", c.signalURL(), "--swarm", swarmName, "--token", swarmToken,
-		"--model", c.modelPath, "--threads", c.nodeThreads(), "--ctx", "256", "--budget", fmt.Sprint(1<<30))
+		"--model", c.modelPath, "--threads", nodeThreads(), "--ctx", "256", "--budget", fmt.Sprint(1<<30))
 	log := &strings.Builder{}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
